@@ -1,0 +1,494 @@
+"""CIFAR nets whose layers take their weights from a pluggable *weight source* (chapter 4).
+
+One architecture, seed 002's CIFAR-100 net, built once (:class:`CifarNet`)::
+
+    conv1 3→64 ─ BN ─ ReLU                         32×32
+    conv2 64→128 ─ BN ─ ReLU ─ max-pool 2×2        32×32 → 16×16
+    conv3 128→256 ─ BN ─ ReLU ─ max-pool 2×2       16×16 → 8×8
+    conv4 256→512 ─ BN ─ ReLU ─ max-pool 2×2        8×8 → 4×4
+    conv5 512→512 ─ BN ─ ReLU ─ global average pool  4×4 → 1×1
+    fc1 512→1024 ─ ReLU ─ dropout 0.5
+    fc2 1024→512 ─ ReLU ─ dropout 0.5
+    fc3 512→100                                     logits
+
+All convs are 3×3 with padding 1 and keep their bias (redundant before batch norm, but seed 002
+counted it: its "z + biases + BN: 6,180" is 8·16 z + 1,472 conv biases + 2·1,472 BN + 1,636 FC biases).
+Biases and batch norm are always ordinary parameters; only the eight weight matrices/kernels come
+from the weight source, which returns ``{layer name: weight}`` once per forward call:
+
+* :class:`OrdinaryWeights` — (a) ``standard``: ordinary parameters, Kaiming-normal init.
+* :class:`NaiveHeads` — (b) ``naive_full``: seed 002's design, one ``Linear(16, N)`` head per layer
+  from its own 16-dim z.  A head with bias has (16+1)·N parameters, so this source is 17× the weights
+  it makes *by construction* — 85,160,676 parameters for the whole net.
+* :class:`ChunkedHyperWeights` — (d) ``chunked_full``: Ha, Dai & Le's tiling (§3.1): ONE
+  :class:`~hypernet_lib.static.HyperConvGenerator` (Eq. 2) makes fixed 16×16×3×3 chunks, each from its
+  own embedding z_c ∈ R^{N_z}; every layer is assembled from its chunks (Eq. 3 / tiling), FC layers too
+  (a chunk read as the paper's 2-D kernel matrix, 48×48).  All chunks of all layers come out of one
+  batched generator call: no Python loop over chunks.
+* (c) ``partial``: :class:`ChunkedHyperWeights` for the large layers (conv3–conv5, fc1, fc2) and
+  :class:`OrdinaryWeights` for the small ones (conv1, conv2, fc3), merged by :class:`CompositeWeights`.
+
+Also the paper's CIFAR-10 Wide ResNet (Zagoruyko & Komodakis, 2016) and its hyper version
+(:func:`build_wrn`), for reproducing Table 2's 0.563 M / 0.097 M parameter counts.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .static import HyperConvGenerator, kernel_from_tiles
+
+__all__ = [
+    "LayerSpec", "cifar_layer_specs", "VARIANTS", "build_cifar_net", "CifarNet",
+    "OrdinaryWeights", "NaiveHeads", "ChunkedHyperWeights", "CompositeWeights",
+    "assemble_chunks_slow", "WideResNet", "build_wrn", "SEED002",
+]
+
+#: Seed 002's reported numbers (its CIFAR-100 report), for the comparison tables.
+SEED002 = {
+    "naive_full_params": 85_160_676,
+    "standard_params_estimate": 5_000_000,     # "~5.0M" (its estimate)
+    "acc_naive_full": 54.16, "acc_enhanced": 63.44, "acc_fixed": 33.52, "acc_standard": 16.23,
+    "file_mb_naive_full": 325, "file_mb_enhanced": 42, "file_mb_fixed": 4.2,
+}
+
+VARIANTS = ("standard", "naive_full", "partial", "chunked_full")
+
+
+# ----------------------------------------------------------------------------------------- layers
+@dataclass(frozen=True)
+class LayerSpec:
+    """One weight of the main net. conv: shape (out, in, f, f); fc: shape (out, in)."""
+    name: str
+    kind: str            # "conv" or "fc"
+    out_features: int
+    in_features: int
+    f: int = 3
+
+    @property
+    def shape(self) -> tuple:
+        if self.kind == "conv":
+            return (self.out_features, self.in_features, self.f, self.f)
+        return (self.out_features, self.in_features)
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def fan_in(self) -> int:
+        return self.in_features * (self.f * self.f if self.kind == "conv" else 1)
+
+
+def cifar_layer_specs(num_classes: int = 100, width: float = 1.0, in_channels: int = 3) -> List[LayerSpec]:
+    """The eight weights of seed 002's net; ``width`` scales every channel/unit count (1.0 = the seed)."""
+    if width <= 0:
+        raise ValueError(f"width must be > 0, got {width!r}")
+    if num_classes < 1 or in_channels < 1:
+        raise ValueError("num_classes and in_channels must be positive")
+    c = [max(1, round(w * width)) for w in (64, 128, 256, 512, 512)]
+    h = [max(1, round(w * width)) for w in (1024, 512)]
+    convs = [LayerSpec(f"conv{i + 1}", "conv", c[i], ([in_channels] + c)[i]) for i in range(5)]
+    fcs = [LayerSpec("fc1", "fc", h[0], c[4]), LayerSpec("fc2", "fc", h[1], h[0]),
+           LayerSpec("fc3", "fc", num_classes, h[1])]
+    return convs + fcs
+
+
+def _kaiming_std(spec: LayerSpec) -> float:
+    """He et al. (2015) std for a ReLU layer: sqrt(2 / fan_in)."""
+    return math.sqrt(2.0 / spec.fan_in)
+
+
+# ---------------------------------------------------------------------------------- weight sources
+class WeightSource(nn.Module):
+    """Base class: ``forward() -> {name: weight}`` for the layers in ``self.specs``."""
+    kind = "base"
+    specs: List[LayerSpec]
+
+    @property
+    def names(self) -> List[str]:
+        return [s.name for s in self.specs]
+
+    def z_embeddings(self) -> Dict[str, torch.Tensor]:
+        """Per generated layer, its embeddings (detached): (N_z,) or (n_chunks, N_z). Empty if none."""
+        return {}
+
+
+class OrdinaryWeights(WeightSource):
+    """(a) Ordinary weights: one ``nn.Parameter`` per layer, Kaiming-normal init."""
+    kind = "ordinary"
+
+    def __init__(self, specs: Sequence[LayerSpec]):
+        super().__init__()
+        self.specs = list(specs)
+        self.weights = nn.ParameterDict(
+            {s.name: nn.Parameter(torch.randn(s.shape) * _kaiming_std(s)) for s in self.specs})
+
+    def forward(self) -> Dict[str, torch.Tensor]:
+        return {n: self.weights[n] for n in self.names}
+
+
+class NaiveHeads(WeightSource):
+    """(b) Seed 002's generator: for each layer j, W^j = reshape(H_j z^j + b_j), with its own
+    z^j ∈ R^{N_z} (N_z = 16) and its own head H_j ∈ R^{N×N_z}, b_j ∈ R^N (N = the layer's weight count).
+
+    Parameters per layer: N_z (z) + N·N_z + N (head) = 17·N + 16 for N_z = 16 — the head is 17× the
+    weights it generates, whatever N is.  Init: z ~ N(0, 1), H_j ~ N(0, 2 / (fan_in·N_z)), b_j = 0, so
+    Var(W) = 2 / fan_in (Kaiming) at the start.
+    """
+    kind = "naive"
+
+    def __init__(self, specs: Sequence[LayerSpec], n_z: int = 16):
+        super().__init__()
+        self.specs = list(specs)
+        self.n_z = n_z
+        self.z = nn.ParameterDict({s.name: nn.Parameter(torch.randn(n_z)) for s in self.specs})
+        self.heads = nn.ModuleDict()
+        for s in self.specs:
+            head = nn.Linear(n_z, s.numel)
+            with torch.no_grad():
+                head.weight.normal_(0.0, math.sqrt(2.0 / (s.fan_in * n_z)))
+                head.bias.zero_()
+            self.heads[s.name] = head
+
+    def forward(self) -> Dict[str, torch.Tensor]:
+        return {s.name: self.heads[s.name](self.z[s.name]).view(s.shape) for s in self.specs}
+
+    def z_embeddings(self) -> Dict[str, torch.Tensor]:
+        return {n: self.z[n].detach() for n in self.names}
+
+
+def _tile_grid(spec: LayerSpec, n_out: int, n_in: int, f: int) -> tuple:
+    """How many chunks a layer needs: (R, C). Conv: tiles of n_out×n_in channels (ceil, then crop).
+    FC: the chunk read as the paper's 2-D kernel matrix, (n_out·f) × (n_in·f) = 48×48 blocks."""
+    if spec.kind == "conv":
+        if spec.f != f:
+            raise ValueError(f"{spec.name} has a {spec.f}×{spec.f} kernel but the generator makes {f}×{f} chunks")
+        return math.ceil(spec.out_features / n_out), math.ceil(spec.in_features / n_in)
+    return math.ceil(spec.out_features / (n_out * f)), math.ceil(spec.in_features / (n_in * f))
+
+
+def _assemble(spec: LayerSpec, tiles: torch.Tensor, grid: tuple) -> torch.Tensor:
+    """tiles (R·C, n_out, n_in, f, f) -> the layer's weight, cropped to spec.shape. One reshape."""
+    r, c = grid
+    _, o, i, f, _ = tiles.shape
+    t = tiles.view(r, c, o, i, f, f)
+    if spec.kind == "conv":
+        w = kernel_from_tiles(t)                                   # tiling (§3.1): (R·n_out, C·n_in, f, f)
+        return w[:spec.out_features, :spec.in_features]
+    # FC: each chunk as a 2-D (n_out·f) × (n_in·f) matrix, blocks laid out on an R × C grid
+    w = t.permute(0, 2, 4, 1, 3, 5).reshape(r * o * f, c * i * f)
+    return w[:spec.out_features, :spec.in_features]
+
+
+class ChunkedHyperWeights(WeightSource):
+    """(c)/(d) Ha-style chunked generation: one shared generator g(·; φ) (Eq. 2, a
+    :class:`HyperConvGenerator` making n_out×n_in×f×f = 16×16×3×3 chunks) and one embedding
+    z_c ∈ R^{N_z} per chunk c.  All chunks of all layers are generated in ONE batched call::
+
+        Z  : (n_chunks, N_z)                          every chunk's embedding, stacked
+        K  = g(Z)  : (n_chunks, 16, 16, 3, 3)           Eq. 2 for all chunks at once
+        W^j = s_j · crop(tile(K[chunks of layer j]))    Eq. 3 / §3.1 tiling
+
+    s_j = sqrt(fan_in(chunk) / fan_in(layer j)) is a fixed (not learned) constant: the generator is
+    initialised (hyperfan-in) to give chunks the Kaiming scale for a chunk's own fan-in 16·3·3 = 144;
+    s_j rescales that to layer j's fan-in, so every generated layer starts Kaiming-like.
+
+    Parameters: n_chunks·N_z (embeddings) + d·(N_z+1)·n_in + f·n_out·f·(d+1) (generator).
+    """
+    kind = "chunked"
+
+    def __init__(self, specs: Sequence[LayerSpec], n_z: int = 64, d: Optional[int] = None,
+                 n_out: int = 16, n_in: int = 16, f: int = 3, generator: Optional[HyperConvGenerator] = None):
+        super().__init__()
+        self.specs = list(specs)
+        if not self.specs:
+            raise ValueError("ChunkedHyperWeights needs at least one layer")
+        self.generator = generator if generator is not None else HyperConvGenerator(f, n_in, n_out, n_z, d)
+        g = self.generator
+        self.n_z = g.n_z
+        self.grids = {s.name: _tile_grid(s, g.n_out, g.n_in, g.f) for s in self.specs}
+        counts = [r * c for r, c in self.grids.values()]
+        self.offsets = dict(zip(self.names, [sum(counts[:k]) for k in range(len(counts))]))
+        self.counts = dict(zip(self.names, counts))
+        self.n_chunks = sum(counts)
+        self.z = nn.Parameter(torch.randn(self.n_chunks, g.n_z))   # z_c ~ N(0, 1): hyperfan-in assumes it
+        chunk_fan_in = g.n_in * g.f * g.f
+        self.scale = {s.name: math.sqrt(chunk_fan_in / s.fan_in) for s in self.specs}
+
+    def chunks(self) -> torch.Tensor:
+        """All chunks at once: g(Z) -> (n_chunks, n_out, n_in, f, f). One batched op (Eq. 2)."""
+        return self.generator(self.z)
+
+    def forward(self) -> Dict[str, torch.Tensor]:
+        k = self.chunks()
+        out = {}
+        for s in self.specs:     # a loop over the (≤ 8) layers, not over chunks: each is a view + reshape
+            o, n = self.offsets[s.name], self.counts[s.name]
+            out[s.name] = _assemble(s, k[o:o + n], self.grids[s.name]) * self.scale[s.name]
+        return out
+
+    def z_embeddings(self) -> Dict[str, torch.Tensor]:
+        z = self.z.detach()
+        return {n: z[self.offsets[n]:self.offsets[n] + self.counts[n]] for n in self.names}
+
+
+def assemble_chunks_slow(source: ChunkedHyperWeights) -> Dict[str, torch.Tensor]:
+    """Slow reference for tests: one generator call *per chunk* and element-by-element placement."""
+    g = source.generator
+    out = {}
+    for s in source.specs:
+        r, c = source.grids[s.name]
+        o0 = source.offsets[s.name]
+        if s.kind == "conv":
+            full = torch.zeros(r * g.n_out, c * g.n_in, g.f, g.f)
+        else:
+            full = torch.zeros(r * g.n_out * g.f, c * g.n_in * g.f)
+        for a in range(r):
+            for b in range(c):
+                k = g(source.z[o0 + a * c + b])                     # (n_out, n_in, f, f)
+                if s.kind == "conv":
+                    full[a * g.n_out:(a + 1) * g.n_out, b * g.n_in:(b + 1) * g.n_in] = k
+                else:
+                    for oo in range(g.n_out):
+                        for kh in range(g.f):
+                            row = a * g.n_out * g.f + oo * g.f + kh
+                            for ii in range(g.n_in):
+                                col = b * g.n_in * g.f + ii * g.f
+                                full[row, col:col + g.f] = k[oo, ii, kh]
+        out[s.name] = full[:s.out_features, :s.in_features] * source.scale[s.name]
+    return out
+
+
+class CompositeWeights(WeightSource):
+    """Merge several sources that each serve some of the layers (used by ``partial``)."""
+    kind = "composite"
+
+    def __init__(self, sources: Iterable[WeightSource], order: Sequence[LayerSpec]):
+        super().__init__()
+        self.sources = nn.ModuleList(sources)
+        self.specs = list(order)
+        served = [n for src in self.sources for n in src.names]
+        if sorted(served) != sorted(self.names):
+            raise ValueError(f"the sources serve layers {served}, but the net needs {self.names}")
+
+    def forward(self) -> Dict[str, torch.Tensor]:
+        out = {}
+        for src in self.sources:
+            out.update(src())
+        return out
+
+    def z_embeddings(self) -> Dict[str, torch.Tensor]:
+        out = {}
+        for src in self.sources:
+            out.update(src.z_embeddings())
+        return {n: out[n] for n in self.names if n in out}
+
+    def kind_of(self, name: str) -> str:
+        for src in self.sources:
+            if name in src.names:
+                return src.kind
+        raise KeyError(name)
+
+
+# ------------------------------------------------------------------------------------------ the net
+class CifarNet(nn.Module):
+    """Seed 002's architecture; its eight weights come from ``source`` (see module docstring).
+
+    Input (B, C, 32, 32) -> logits (B, num_classes).  Any H, W divisible by 8 works.
+    """
+    POOL_AFTER = ("conv2", "conv3", "conv4")
+
+    def __init__(self, source: WeightSource, specs: Sequence[LayerSpec], dropout: float = 0.5,
+                 variant: str = "custom"):
+        super().__init__()
+        self.specs = list(specs)
+        self.source = source
+        self.variant = variant
+        self.convs = [s for s in self.specs if s.kind == "conv"]
+        self.fcs = [s for s in self.specs if s.kind == "fc"]
+        self.biases = nn.ParameterDict({s.name: nn.Parameter(torch.zeros(s.out_features)) for s in self.specs})
+        self.bns = nn.ModuleDict({s.name: nn.BatchNorm2d(s.out_features) for s in self.convs})
+        self.dropout = nn.Dropout(dropout)
+        self.in_channels = self.convs[0].in_features
+
+    # -- the forward pass
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected images of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        w = self.source()                                        # every weight, generated once per call
+        for s in self.convs:
+            x = F.relu(self.bns[s.name](F.conv2d(x, w[s.name], self.biases[s.name], padding=s.f // 2)))
+            if s.name in self.POOL_AFTER:
+                x = F.max_pool2d(x, 2)
+        x = x.mean(dim=(2, 3))                                   # global average pooling
+        for k, s in enumerate(self.fcs):
+            x = F.linear(x, w[s.name], self.biases[s.name])
+            if k < len(self.fcs) - 1:
+                x = self.dropout(F.relu(x))
+        return x
+
+    # -- analysis helpers
+    def generated_weights(self) -> Dict[str, torch.Tensor]:
+        """{name: weight} exactly as the forward pass uses them (detached)."""
+        with torch.no_grad():
+            w = self.source()
+        return {s.name: w[s.name].detach() for s in self.specs}
+
+    def layer_kind(self, name: str) -> str:
+        src = self.source
+        return src.kind_of(name) if isinstance(src, CompositeWeights) else src.kind
+
+    def weight_stats(self) -> List[dict]:
+        """Per layer: shape, source kind, mean, std, Kaiming std sqrt(2/fan_in), std / Kaiming std."""
+        rows, weights = [], self.generated_weights()
+        for s in self.specs:
+            name, w = s.name, weights[s.name].float()
+            std = w.std().item()
+            rows.append({"layer": name, "shape": tuple(w.shape), "source": self.layer_kind(name),
+                         "mean": w.mean().item(), "std": std, "kaiming_std": _kaiming_std(s),
+                         "std_over_kaiming": std / _kaiming_std(s), "max_abs": w.abs().max().item()})
+        return rows
+
+    def z_embeddings(self) -> Dict[str, torch.Tensor]:
+        """Per generated layer, its embedding(s) (detached); empty for the standard net."""
+        return self.source.z_embeddings()
+
+    def z_norms(self) -> Dict[str, float]:
+        """Mean L2 norm of each layer's embeddings (one z for naive heads, many chunks for chunked)."""
+        return {n: z.reshape(-1, z.shape[-1]).norm(dim=-1).mean().item() for n, z in self.z_embeddings().items()}
+
+    def z_flat(self) -> torch.Tensor:
+        """All embeddings concatenated into one vector (for PCA trajectories over training)."""
+        zs = list(self.z_embeddings().values())
+        return torch.cat([z.reshape(-1) for z in zs]) if zs else torch.zeros(0)
+
+    def conv1_filters(self) -> torch.Tensor:
+        """conv1's kernel (64, 3, 3, 3) as the forward pass uses it (generated or ordinary)."""
+        return self.generated_weights()["conv1"]
+
+    def param_breakdown(self) -> Dict[str, int]:
+        """Parameter counts: weight source (generators, heads, z or ordinary weights), biases, batch norm."""
+        count = lambda m: sum(p.numel() for p in m.parameters())
+        return {"weight_source": count(self.source), "biases": count(self.biases), "batch_norm": count(self.bns),
+                "total": count(self)}
+
+
+def build_cifar_net(variant: str, num_classes: int = 100, width: float = 1.0, in_channels: int = 3,
+                    dropout: float = 0.5, n_z: Optional[int] = None, d: Optional[int] = None) -> CifarNet:
+    """Build one of :data:`VARIANTS` on seed 002's architecture.
+
+    ``standard``: ordinary weights.  ``naive_full``: seed 002's Linear(16, N) head per layer
+    (n_z defaults to 16).  ``partial``: conv3–conv5, fc1, fc2 generated by one chunked Ha generator,
+    conv1, conv2, fc3 ordinary.  ``chunked_full``: all eight layers from one chunked Ha generator
+    (n_z = d = 64 by default, 16×16×3×3 chunks).
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown CIFAR net variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    specs = cifar_layer_specs(num_classes, width, in_channels)
+    if variant == "standard":
+        source: WeightSource = OrdinaryWeights(specs)
+    elif variant == "naive_full":
+        source = NaiveHeads(specs, n_z=16 if n_z is None else n_z)
+    elif variant == "chunked_full":
+        source = ChunkedHyperWeights(specs, n_z=64 if n_z is None else n_z, d=d)
+    else:  # partial
+        large = {"conv3", "conv4", "conv5", "fc1", "fc2"}
+        gen = ChunkedHyperWeights([s for s in specs if s.name in large], n_z=64 if n_z is None else n_z, d=d)
+        source = CompositeWeights([OrdinaryWeights([s for s in specs if s.name not in large]), gen], specs)
+    return CifarNet(source, specs, dropout=dropout, variant=variant)
+
+
+# ------------------------------------------------------------------------------- Wide ResNets (§4.2)
+class _TiledKernels(nn.Module):
+    """All the generated conv kernels of a hyper WRN: per-chunk embeddings (n_chunks, N_z) and one
+    shared generator; ``forward()`` makes every kernel from one batched generator call."""
+
+    def __init__(self, shapes: Sequence[tuple], n_z: int = 64, d: Optional[int] = None, tile: int = 16, f: int = 3):
+        super().__init__()
+        self.generator = HyperConvGenerator(f, tile, tile, n_z, d)
+        self.grids = []
+        for out_c, in_c in shapes:
+            if out_c % tile or in_c % tile:
+                raise ValueError(f"a {in_c}->{out_c} kernel cannot be tiled by {tile}×{tile} chunks")
+            self.grids.append((out_c // tile, in_c // tile))
+        self.n_chunks = sum(r * c for r, c in self.grids)
+        self.z = nn.Parameter(torch.randn(self.n_chunks, n_z))
+
+    def forward(self) -> List[torch.Tensor]:
+        k = self.generator(self.z)                               # Eq. 2 for every chunk: (n_chunks, 16, 16, 3, 3)
+        out, o = [], 0
+        for r, c in self.grids:
+            out.append(kernel_from_tiles(k[o:o + r * c].view(r, c, *k.shape[1:])))   # tiling, §3.1
+            o += r * c
+        return out
+
+
+class _WRNBlock(nn.Module):
+    """Pre-activation basic block: BN-ReLU-conv3×3-BN-ReLU-conv3×3, 1×1 shortcut when channels change.
+    Conv kernels are passed in (ordinary or generated), so the block has no conv weights of its own."""
+
+    def __init__(self, in_c: int, out_c: int, stride: int):
+        super().__init__()
+        self.bn1, self.bn2 = nn.BatchNorm2d(in_c), nn.BatchNorm2d(out_c)
+        self.stride = stride
+        self.shortcut = (nn.Conv2d(in_c, out_c, 1, stride=stride, bias=False)
+                         if (in_c != out_c or stride != 1) else None)
+
+    def forward(self, x, w1, w2):
+        o = F.relu(self.bn1(x))
+        y = F.conv2d(o, w1, stride=self.stride, padding=1)
+        y = F.conv2d(F.relu(self.bn2(y)), w2, padding=1)
+        return y + (self.shortcut(o) if self.shortcut is not None else x)
+
+
+class WideResNet(nn.Module):
+    """WRN-depth-width (Zagoruyko & Komodakis, 2016) for 32×32 images; ``hyper=True`` generates the
+    3·2·n block kernels (36 for depth 40) from 16×16×3×3 chunks of one generator (N_z = d = 64), as in
+    Ha et al. §4.2; conv1, batch norm, 1×1 shortcuts and the final FC stay ordinary."""
+
+    def __init__(self, depth: int = 40, width: int = 1, hyper: bool = False, num_classes: int = 10,
+                 n_z: int = 64):
+        super().__init__()
+        if (depth - 4) % 6:
+            raise ValueError(f"WRN depth must be 6n+4 (e.g. 16, 28, 40), got {depth}")
+        n = (depth - 4) // 6
+        widths = [16, 16 * width, 32 * width, 64 * width]
+        self.conv1 = nn.Conv2d(3, widths[0], 3, padding=1, bias=False)
+        blocks, shapes, in_c = [], [], widths[0]
+        for g in range(3):
+            for b in range(n):
+                out_c, stride = widths[g + 1], (2 if g > 0 and b == 0 else 1)
+                blocks.append(_WRNBlock(in_c, out_c, stride))
+                shapes += [(out_c, in_c), (out_c, out_c)]
+                in_c = out_c
+        self.blocks = nn.ModuleList(blocks)
+        self.bn = nn.BatchNorm2d(in_c)
+        self.fc = nn.Linear(in_c, num_classes)
+        self.hyper = hyper
+        if hyper:
+            self.kernels = _TiledKernels(shapes, n_z=n_z)
+        else:
+            self.kernels = nn.ParameterList(
+                [nn.Parameter(torch.randn(o, i, 3, 3) * math.sqrt(2.0 / (9 * i))) for o, i in shapes])
+
+    def all_kernels(self) -> List[torch.Tensor]:
+        return self.kernels() if self.hyper else list(self.kernels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ks = self.all_kernels()
+        x = self.conv1(x)
+        for i, blk in enumerate(self.blocks):
+            x = blk(x, ks[2 * i], ks[2 * i + 1])
+        x = F.relu(self.bn(x)).mean(dim=(2, 3))
+        return self.fc(x)
+
+
+def build_wrn(depth: int = 40, width: int = 1, hyper: bool = False, num_classes: int = 10) -> WideResNet:
+    """``build_wrn(40, 1)`` — 0.563 M in Ha et al.'s Table 2; ``build_wrn(40, 1, hyper=True)`` — 0.097 M."""
+    return WideResNet(depth, width, hyper, num_classes)

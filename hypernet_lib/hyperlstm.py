@@ -1,0 +1,772 @@
+"""Dynamic hypernetworks for sequences: the HyperLSTM (Ha, Dai & Le, 2016, §3.2, App. A.2.2-A.2.3).
+
+A small LSTM, the *hyper cell*, reads the main LSTM's input and previous hidden state and emits,
+at every time step, small embeddings z.  Each z is projected to a *weight scaling vector*
+d(z) ∈ R^{N_h} that rescales the rows of one of the main LSTM's weight matrices, so the main
+cell's weights change with the context while only vectors — never full matrices — are generated:
+
+    x̂_t        = [h_{t-1}; x_t]                                         (hyper cell input)
+    ĥ_t, ĉ_t   = LSTM_ĥ(x̂_t, ĥ_{t-1}, ĉ_{t-1})                           (layer-normalised LSTM, N_ĥ units)
+    z_h^y      = W_ĥh^y ĥ + b_ĥh^y,  z_x^y = W_ĥx^y ĥ + b_ĥx^y,  z_b^y = W_ĥb^y ĥ      (z ∈ R^{N_z})
+    d_h^y      = W_hz^y z_h^y,       d_x^y = W_xz^y z_x^y                (scaling vectors ∈ R^{N_h})
+    b^y        = W_bz^y z_b^y + b_0^y                                    (dynamic bias)
+    y_t        = LN(d_h^y ⊙ W_h^y h_{t-1} + d_x^y ⊙ W_x^y x_t + b^y)     for y ∈ {i, g, f, o}
+    c_t        = σ(f_t + 1)·c_{t-1} + σ(i_t)·dropout(tanh g_t)          (recurrent dropout, forget bias 1)
+    h_t        = σ(o_t)·tanh(LN(c_t))
+
+**ĥ_{t-1} or ĥ_t?**  The paper's equations compute z from ĥ_{t-1}; Ha's reference code
+(``supercell.py``) first advances the hyper cell with x̂_t and uses the *current* ĥ_t, which has
+already seen x_t.  We follow the code by default (``z_from="current"``) because that is the model
+whose numbers the paper reports; ``z_from="previous"`` gives the equations as printed.
+
+Initialisation (Ha's code, App. A.2.3): orthogonal weights per gate block for the main and the
+hyper cell; zero biases; z_h, z_x projections weight 0 and bias 1; z_b projection weights
+N(0, 0.01²) and no bias; W_hz, W_xz constant 0.1/N_z, so every d starts at exactly 0.1;
+W_bz = 0 and b_0 = 0.  Layer norm uses ε = 1e-3 and one gain/bias pair per gate.
+
+Speed (the time loop is the hot path): every input-side product — W_x x_t of the main cell *and*
+of the hyper cell — is computed for the whole sequence in one matmul (a row gather for one-hot
+input) before the loop; inside the loop one fused matmul h_{t-1}·[W_h | Ŵ_h] serves both cells,
+the 12 z-vectors of a step come from one matmul, and the 12 scaling vectors from one ``bmm``.
+Recurrent-dropout masks are drawn for the whole sequence at once.
+
+Shapes: sequences are time-major inside the cells, ``(T, B, ·)``; the language model takes
+batch-first ids ``(B, T)``.  Gate order everywhere is (i, g, f, o).
+
+The module also holds a layer-normalised LSTM and an ``nn.LSTM`` baseline with the same interface,
+a character-level language model with truncated BPTT, bits-per-character evaluation, sampling, and
+the command line ``python -m hypernet_lib.hyperlstm train|generate|eval``.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    "HyperLSTMLayer", "LayerNormLSTMLayer", "TorchLSTMLayer", "CharLM", "Vocab", "CharData",
+    "CELLS", "make_char_data", "stream_batches", "evaluate_bpc", "train_char_lm", "generate",
+    "scaling_vectors", "save_lm", "load_lm", "CheckpointError", "paper_ptb_config",
+]
+
+#: Cells the language model can use.  "ln-*" means layer norm on (main and hyper cell).
+CELLS = ("lstm", "ln-lstm", "hyperlstm", "ln-hyperlstm")
+GATES = ("i", "g", "f", "o")
+LN_EPS = 1e-3          # Ha's code
+FORGET_BIAS = 1.0      # added inside σ(·) of the forget gate, after the layer norm
+CHECKPOINT_FORMAT = "hypernet_lib.hyperlstm/1"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a checkpoint of this module's language model."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Initialisation helpers
+# ---------------------------------------------------------------------------------------------
+def _orthogonal_blocks_(w: torch.Tensor, n_blocks: int) -> torch.Tensor:
+    """Orthogonal init of each of the ``n_blocks`` column blocks of ``w`` (in, n_blocks·n) separately
+    (Ha orthogonalises each gate's block on its own)."""
+    n = w.shape[1] // n_blocks
+    with torch.no_grad():
+        for k in range(n_blocks):
+            block = torch.empty(w.shape[0], n, dtype=w.dtype)
+            nn.init.orthogonal_(block)
+            w[:, k * n:(k + 1) * n].copy_(block)
+    return w
+
+
+def _gate_ln(x: torch.Tensor, gain: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Layer norm of each gate on its own: x (..., 4, N) or (4, ..., N), gain/bias broadcastable."""
+    return torch.addcmul(bias, F.layer_norm(x, x.shape[-1:], eps=LN_EPS), gain)
+
+
+def _input_projection(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """W x_t for a whole sequence.  x: (T, B) int ids (one-hot input: a row gather) or (T, B, I)."""
+    if x.dtype in (torch.int64, torch.int32):
+        return F.embedding(x, w)
+    return x @ w
+
+
+def _check_seq(x: torch.Tensor, input_size: int, name: str) -> None:
+    if x.dtype in (torch.int64, torch.int32):
+        if x.dim() != 2:
+            raise ValueError(f"{name}: integer (one-hot) input must have shape (T, B), got {tuple(x.shape)}")
+        return
+    if x.dim() != 3 or x.shape[-1] != input_size:
+        raise ValueError(f"{name}: float input must have shape (T, B, {input_size}), got {tuple(x.shape)}; "
+                         "pass time-major sequences, or integer ids for one-hot input")
+
+
+def _dropout_masks(shape, keep: float, like: torch.Tensor) -> torch.Tensor:
+    """Recurrent-dropout masks for a whole sequence, drawn at once, already scaled by 1/keep."""
+    return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(keep).div_(keep)
+
+
+# ---------------------------------------------------------------------------------------------
+# The HyperLSTM layer
+# ---------------------------------------------------------------------------------------------
+class HyperLSTMLayer(nn.Module):
+    """One HyperLSTM layer (main LSTM with N_h units driven by a hyper LSTM with N_ĥ units).
+
+    Args:
+        input_size: size of x_t (for one-hot input, the vocabulary size; pass integer ids).
+        hidden_size: N_h, units of the main cell.
+        hyper_num_units: N_ĥ, units of the hyper cell (paper: 128).
+        hyper_embedding_size: N_z (paper: 4; "Large Embedding": 16).
+        use_layer_norm: layer norm in the main *and* the hyper cell (as in Ha's code).
+        use_recurrent_dropout: dropout on tanh(g) of the main cell (Semeniuta et al., 2016).
+        dropout_keep_prob: keep probability of that dropout (paper: 0.9).
+        z_from: ``"current"`` (ĥ_t, Ha's code, default) or ``"previous"`` (ĥ_{t-1}, paper's equation).
+
+    Parameters (shapes; gate order i, g, f, o; the hyper cell's 4 gates likewise):
+        W_in   (I, 4N_h + 4N_ĥ)   = [W_x | Ŵ_x]: input weights of the main and hyper cell, fused
+        W_rec  (N_h, 4N_h + 4N_ĥ) = [W_h | Ŵ_h]: weights on h_{t-1} of both cells, fused
+        W_hath (N_ĥ, 4N_ĥ)         hyper cell's recurrent weights on ĥ_{t-1}
+        b_hat  (4N_ĥ,)             hyper cell bias (only without layer norm; LN's bias replaces it)
+        W_z    (N_ĥ, 3·4·N_z)      [W_ĥh | W_ĥx | W_ĥb] for the 4 gates: ĥ -> z_h, z_x, z_b
+        b_z    (2·4·N_z,)          biases of z_h and z_x (z_b has none)
+        W_d    (3·4, N_z, N_h)     W_hz, W_xz, W_bz for the 4 gates: z -> d_h, d_x, W_bz z_b
+        b_0    (4N_h,)             static part of the main bias
+        ln_gain, ln_bias (4, N_h); ln_c_gain, ln_c_bias (N_h,); the hyper cell's ln_hat_* likewise.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, hyper_num_units: int = 128,
+                 hyper_embedding_size: int = 4, use_layer_norm: bool = True,
+                 use_recurrent_dropout: bool = False, dropout_keep_prob: float = 0.9,
+                 z_from: str = "current"):
+        super().__init__()
+        for name, v in dict(input_size=input_size, hidden_size=hidden_size, hyper_num_units=hyper_num_units,
+                            hyper_embedding_size=hyper_embedding_size).items():
+            if not isinstance(v, int) or v <= 0:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if not 0.0 < dropout_keep_prob <= 1.0:
+            raise ValueError(f"dropout_keep_prob must be in (0, 1], got {dropout_keep_prob}")
+        if z_from not in ("current", "previous"):
+            raise ValueError(f"z_from must be 'current' (ĥ_t, Ha's code) or 'previous' (ĥ_(t-1), paper), "
+                             f"got {z_from!r}")
+        H, Hh, Nz = hidden_size, hyper_num_units, hyper_embedding_size
+        self.input_size, self.hidden_size, self.hyper_num_units, self.n_z = input_size, H, Hh, Nz
+        self.use_layer_norm = use_layer_norm
+        self.use_recurrent_dropout = use_recurrent_dropout
+        self.dropout_keep_prob = dropout_keep_prob
+        self.z_from = z_from
+
+        self.W_in = nn.Parameter(torch.empty(input_size, 4 * H + 4 * Hh))
+        self.W_rec = nn.Parameter(torch.empty(H, 4 * H + 4 * Hh))
+        self.W_hath = nn.Parameter(torch.empty(Hh, 4 * Hh))
+        self.b_hat = None if use_layer_norm else nn.Parameter(torch.zeros(4 * Hh))
+        self.W_z = nn.Parameter(torch.empty(Hh, 12 * Nz))
+        self.b_z = nn.Parameter(torch.empty(8 * Nz))
+        self.W_d = nn.Parameter(torch.empty(12, Nz, H))
+        self.b_0 = nn.Parameter(torch.zeros(4 * H))
+        if use_layer_norm:
+            self.ln_gain = nn.Parameter(torch.ones(4, H))
+            self.ln_bias = nn.Parameter(torch.zeros(4, H))
+            self.ln_c_gain = nn.Parameter(torch.ones(H))
+            self.ln_c_bias = nn.Parameter(torch.zeros(H))
+            self.ln_hat_gain = nn.Parameter(torch.ones(4, Hh))
+            self.ln_hat_bias = nn.Parameter(torch.zeros(4, Hh))
+            self.ln_hat_c_gain = nn.Parameter(torch.ones(Hh))
+            self.ln_hat_c_bias = nn.Parameter(torch.zeros(Hh))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The paper's / Ha's initialisation (see the module docstring)."""
+        H, Hh, Nz = self.hidden_size, self.hyper_num_units, self.n_z
+        with torch.no_grad():
+            self.W_in[:, :4 * H].copy_(_orthogonal_blocks_(torch.empty(self.input_size, 4 * H), 4))   # W_x
+            self.W_in[:, 4 * H:].copy_(_orthogonal_blocks_(torch.empty(self.input_size, 4 * Hh), 4))  # Ŵ_x
+            self.W_rec[:, :4 * H].copy_(_orthogonal_blocks_(torch.empty(H, 4 * H), 4))              # W_h
+            self.W_rec[:, 4 * H:].copy_(_orthogonal_blocks_(torch.empty(H, 4 * Hh), 4))             # Ŵ_h
+            _orthogonal_blocks_(self.W_hath, 4)
+            if self.b_hat is not None:
+                self.b_hat.zero_()
+            W_z = self.W_z.view(Hh, 3, 4, Nz)
+            W_z[:, :2].zero_()                       # z_h, z_x projections: weights 0 ...
+            self.b_z.fill_(1.0)                      # ... and bias 1
+            W_z[:, 2].normal_(0.0, 0.01)             # z_b projection: N(0, 0.01²), no bias
+            self.W_d[:8].fill_(0.1 / Nz)             # W_hz, W_xz = 0.1/N_z  ->  d = 0.1 at init
+            self.W_d[8:].zero_()                     # W_bz = 0
+            self.b_0.zero_()
+            if self.use_layer_norm:
+                for n in ("ln_gain", "ln_c_gain", "ln_hat_gain", "ln_hat_c_gain"):
+                    getattr(self, n).fill_(1.0)
+                for n in ("ln_bias", "ln_c_bias", "ln_hat_bias", "ln_hat_c_bias"):
+                    getattr(self, n).zero_()
+
+    def initial_state(self, batch_size: int, device=None, dtype=None):
+        """Zero state (h, c, ĥ, ĉ): shapes (B, N_h), (B, N_h), (B, N_ĥ), (B, N_ĥ)."""
+        device = device or self.W_rec.device
+        dtype = dtype or self.W_rec.dtype
+        z = lambda n: torch.zeros(batch_size, n, device=device, dtype=dtype)  # noqa: E731
+        return (z(self.hidden_size), z(self.hidden_size), z(self.hyper_num_units), z(self.hyper_num_units))
+
+    def forward(self, x: torch.Tensor, state=None, return_d: bool = False):
+        """Run the layer over a sequence.
+
+        Args:
+            x: (T, B) integer ids (one-hot input) or (T, B, I) floats.
+            state: (h, c, ĥ, ĉ) from the previous chunk, or None for zeros.
+            return_d: also return the scaling vectors d_h, d_x and dynamic bias W_bz z_b,
+                each (T, B, 4, N_h) (gate order i, g, f, o), for plotting.
+        Returns:
+            h_seq (T, B, N_h), new state[, dict of d's].
+        """
+        _check_seq(x, self.input_size, "HyperLSTMLayer")
+        T, B = x.shape[0], x.shape[1]
+        H, Hh, Nz = self.hidden_size, self.hyper_num_units, self.n_z
+        if state is None:
+            state = self.initial_state(B, x.device)
+        h, c, hh, hc = state
+        ln = self.use_layer_norm
+
+        # Hoisted out of the time loop: W_x x_t (main) and Ŵ_x x_t (hyper cell) for every t, one matmul.
+        xin = _input_projection(x, self.W_in)                      # (T, B, 4N_h + 4N_ĥ)
+        x_main = xin[..., :4 * H].view(T, B, 4, H).transpose(1, 2)  # (T, 4, B, N_h)  W_x^y x_t
+        x_hat = xin[..., 4 * H:]                                   # (T, B, 4N_ĥ)     Ŵ_x x_t
+        if self.b_hat is not None:
+            x_hat = x_hat + self.b_hat
+        b_z = torch.cat([self.b_z, self.b_z.new_zeros(4 * Nz)])    # z_b has no bias
+        b_0 = self.b_0.view(4, 1, H)
+        if ln:
+            g_main, b_main = self.ln_gain.view(4, 1, H), self.ln_bias.view(4, 1, H)
+            g_hat, b_hat = self.ln_hat_gain.view(1, 4, Hh), self.ln_hat_bias.view(1, 4, Hh)
+        masks = None
+        if self.training and self.use_recurrent_dropout and self.dropout_keep_prob < 1.0:
+            masks = _dropout_masks((T, B, H), self.dropout_keep_prob, self.W_rec)
+
+        outs: List[torch.Tensor] = []
+        ds: List[torch.Tensor] = []
+        for t in range(T):
+            rec = h @ self.W_rec                                   # h_{t-1}·[W_h | Ŵ_h], one matmul
+            # --- hyper cell: an LSTM on x̂_t = [h_{t-1}; x_t]  (§3.2)
+            gh = torch.addmm(x_hat[t] + rec[:, 4 * H:], hh, self.W_hath).view(B, 4, Hh)
+            if ln:
+                gh = _gate_ln(gh, g_hat, b_hat)
+            ih, jh, fh, oh = gh.unbind(1)
+            hc = torch.sigmoid(fh + FORGET_BIAS) * hc + torch.sigmoid(ih) * torch.tanh(jh)
+            hc_out = F.layer_norm(hc, (Hh,), self.ln_hat_c_gain, self.ln_hat_c_bias, LN_EPS) if ln else hc
+            z_src = hh if self.z_from == "previous" else None
+            hh = torch.sigmoid(oh) * torch.tanh(hc_out)
+            if z_src is None:
+                z_src = hh                                         # Ha's code: z from ĥ_t
+            # --- z_h, z_x, z_b for the 4 gates, one matmul:  z = W_ĥ· ĥ + b_ĥ·
+            z = torch.addmm(b_z, z_src, self.W_z)                  # (B, 12 N_z)
+            # --- d_h = W_hz z_h, d_x = W_xz z_x, W_bz z_b for the 4 gates, one bmm
+            d = torch.bmm(z.view(B, 12, Nz).transpose(0, 1), self.W_d)   # (12, B, N_h)
+            d_h, d_x, d_b = d[0:4], d[4:8], d[8:12]                 # each (4, B, N_h)
+            # --- y_t = LN(d_h ⊙ W_h h_{t-1} + d_x ⊙ W_x x_t + W_bz z_b + b_0)   (HyperLSTM gate equation)
+            pre = torch.addcmul(d_b + b_0, d_h, rec[:, :4 * H].view(B, 4, H).transpose(0, 1))
+            pre = pre.addcmul_(d_x, x_main[t])
+            if ln:
+                pre = _gate_ln(pre, g_main, b_main)
+            i, g, f, o = pre.unbind(0)
+            g = torch.tanh(g)
+            if masks is not None:
+                g = g * masks[t]                                   # recurrent dropout on tanh(g)
+            c = torch.sigmoid(f + FORGET_BIAS) * c + torch.sigmoid(i) * g      # c_t
+            c_out = F.layer_norm(c, (H,), self.ln_c_gain, self.ln_c_bias, LN_EPS) if ln else c
+            h = torch.sigmoid(o) * torch.tanh(c_out)               # h_t = σ(o)·tanh(LN(c_t))
+            outs.append(h)
+            if return_d:
+                ds.append(d.detach())
+        out = torch.stack(outs)
+        new_state = (h, c, hh, hc)
+        if return_d:
+            d_all = torch.stack(ds).view(T, 3, 4, B, H).permute(1, 0, 3, 2, 4)  # (3, T, B, 4, N_h)
+            return out, new_state, {"d_h": d_all[0], "d_x": d_all[1], "b_z": d_all[2]}
+        return out, new_state
+
+
+# ---------------------------------------------------------------------------------------------
+# Baselines with the same interface
+# ---------------------------------------------------------------------------------------------
+class LayerNormLSTMLayer(nn.Module):
+    """Layer-normalised LSTM (Ba et al., 2016) as in Ha's ``LayerNormLSTMCell``:
+    y_t = LN_y(W_x^y x_t + W_h^y h_{t-1}) (no separate bias: LN's bias plays that role),
+    c_t = σ(f_t + 1)·c_{t-1} + σ(i_t)·dropout(tanh g_t), h_t = σ(o_t)·tanh(LN(c_t)).
+
+    Parameters: W_in (I, 4N_h), W_rec (N_h, 4N_h), ln_gain/ln_bias (4, N_h), ln_c_gain/ln_c_bias (N_h,).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, use_recurrent_dropout: bool = False,
+                 dropout_keep_prob: float = 0.9):
+        super().__init__()
+        if not 0.0 < dropout_keep_prob <= 1.0:
+            raise ValueError(f"dropout_keep_prob must be in (0, 1], got {dropout_keep_prob}")
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.use_recurrent_dropout, self.dropout_keep_prob = use_recurrent_dropout, dropout_keep_prob
+        H = hidden_size
+        self.W_in = nn.Parameter(_orthogonal_blocks_(torch.empty(input_size, 4 * H), 4))
+        self.W_rec = nn.Parameter(_orthogonal_blocks_(torch.empty(H, 4 * H), 4))
+        self.ln_gain = nn.Parameter(torch.ones(4, H))
+        self.ln_bias = nn.Parameter(torch.zeros(4, H))
+        self.ln_c_gain = nn.Parameter(torch.ones(H))
+        self.ln_c_bias = nn.Parameter(torch.zeros(H))
+
+    def initial_state(self, batch_size: int, device=None, dtype=None):
+        device = device or self.W_rec.device
+        dtype = dtype or self.W_rec.dtype
+        return (torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype),
+                torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype))
+
+    def forward(self, x: torch.Tensor, state=None, return_d: bool = False):
+        _check_seq(x, self.input_size, "LayerNormLSTMLayer")
+        T, B = x.shape[0], x.shape[1]
+        H = self.hidden_size
+        if state is None:
+            state = self.initial_state(B, x.device)
+        h, c = state
+        xin = _input_projection(x, self.W_in)                      # hoisted: W_x x_t for all t
+        masks = None
+        if self.training and self.use_recurrent_dropout and self.dropout_keep_prob < 1.0:
+            masks = _dropout_masks((T, B, H), self.dropout_keep_prob, self.W_rec)
+        gain, bias = self.ln_gain.view(1, 4, H), self.ln_bias.view(1, 4, H)
+        outs = []
+        for t in range(T):
+            pre = torch.addmm(xin[t], h, self.W_rec).view(B, 4, H)
+            i, g, f, o = _gate_ln(pre, gain, bias).unbind(1)
+            g = torch.tanh(g)
+            if masks is not None:
+                g = g * masks[t]
+            c = torch.sigmoid(f + FORGET_BIAS) * c + torch.sigmoid(i) * g
+            h = torch.sigmoid(o) * torch.tanh(F.layer_norm(c, (H,), self.ln_c_gain, self.ln_c_bias, LN_EPS))
+            outs.append(h)
+        return torch.stack(outs), (h, c)
+
+
+class TorchLSTMLayer(nn.Module):
+    """``nn.LSTM`` (cuDNN / MKL kernels) behind the same interface.  Orthogonal per-gate init and the
+    forget-gate half of ``bias_hh`` set to 1 (a learnable stand-in for the constant forget bias).
+    One-hot input is fed as ``F.one_hot`` floats.  nn.LSTM has two bias vectors (b_ih, b_hh)."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.lstm = nn.LSTM(input_size, hidden_size)
+        H = hidden_size
+        with torch.no_grad():
+            # nn.LSTM stores (4H, in) with gate order i, f, g, o
+            self.lstm.weight_ih_l0.copy_(_orthogonal_blocks_(torch.empty(input_size, 4 * H), 4).t())
+            self.lstm.weight_hh_l0.copy_(_orthogonal_blocks_(torch.empty(H, 4 * H), 4).t())
+            self.lstm.bias_ih_l0.zero_()
+            self.lstm.bias_hh_l0.zero_()
+            self.lstm.bias_hh_l0[H:2 * H].fill_(FORGET_BIAS)
+
+    def initial_state(self, batch_size: int, device=None, dtype=None):
+        w = self.lstm.weight_hh_l0
+        return (torch.zeros(batch_size, self.hidden_size, device=device or w.device, dtype=dtype or w.dtype),) * 2
+
+    def forward(self, x: torch.Tensor, state=None, return_d: bool = False):
+        _check_seq(x, self.input_size, "TorchLSTMLayer")
+        if not x.is_floating_point():
+            x = F.one_hot(x, self.input_size).to(self.lstm.weight_ih_l0.dtype)
+        if state is None:
+            state = self.initial_state(x.shape[1], x.device)
+        out, (h, c) = self.lstm(x, (state[0].unsqueeze(0), state[1].unsqueeze(0)))
+        return out, (h[0], c[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary and data
+# ---------------------------------------------------------------------------------------------
+class Vocab:
+    """Characters <-> ids.  ``chars`` is the sorted string of distinct characters."""
+
+    def __init__(self, chars: str):
+        if not chars:
+            raise ValueError("a vocabulary needs at least one character")
+        self.chars = "".join(sorted(set(chars)))
+        self.index = {ch: i for i, ch in enumerate(self.chars)}
+
+    @classmethod
+    def from_text(cls, text: str) -> "Vocab":
+        return cls("".join(set(text)))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> torch.Tensor:
+        """(N,) int64 ids; unknown characters raise ValueError naming them."""
+        unknown = sorted(set(text) - self.index.keys())
+        if unknown:
+            shown = ", ".join(repr(ch) for ch in unknown[:10])
+            raise ValueError(f"text contains {len(unknown)} character(s) not in the model's vocabulary: {shown}"
+                             f"{' ...' if len(unknown) > 10 else ''}; the vocabulary has {len(self)} characters "
+                             f"({self.chars[:40]!r}{'...' if len(self) > 40 else ''})")
+        return torch.tensor([self.index[ch] for ch in text], dtype=torch.long)
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+@dataclass
+class CharData:
+    """Encoded splits (1-D int64 tensors) and their vocabulary."""
+    vocab: Vocab
+    train: torch.Tensor
+    valid: torch.Tensor
+    test: torch.Tensor
+    name: str = "text"
+
+    def describe(self) -> str:
+        n = self.train.numel() + self.valid.numel() + self.test.numel()
+        return (f"{self.name}: {n:,} characters, vocabulary {len(self.vocab)}; "
+                f"{self.train.numel():,} train / {self.valid.numel():,} valid / {self.test.numel():,} test")
+
+
+def make_char_data(train: str, valid: str, test: str, name: str = "text", vocab: Optional[Vocab] = None,
+                   device=None) -> CharData:
+    """Encode three splits with one vocabulary (built from all three unless given)."""
+    vocab = vocab or Vocab.from_text(train + valid + test)
+    enc = lambda s: vocab.encode(s).to(device)  # noqa: E731
+    return CharData(vocab, enc(train), enc(valid), enc(test), name)
+
+
+def split_text(text: str, val_split: float = 0.05, test_split: float = 0.05) -> Tuple[str, str, str]:
+    """Split by position into train / valid / test (the last two at the end of the text)."""
+    if not (0.0 <= val_split < 1 and 0.0 <= test_split < 1 and val_split + test_split < 1):
+        raise ValueError(f"val_split={val_split} and test_split={test_split} must be in [0, 1) and sum below 1")
+    n = len(text)
+    a = n - int(n * (val_split + test_split))
+    b = a + int(n * val_split)
+    return text[:a], text[a:b], text[b:]
+
+
+def stream_batches(ids: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Cut a 1-D id tensor into ``batch_size`` contiguous streams: (B, N // B).  Truncated BPTT walks
+    along dim 1 in chunks and carries the state from one chunk to the next."""
+    n = ids.numel() // batch_size
+    if n < 2:
+        raise ValueError(f"{ids.numel()} characters are too few for {batch_size} streams; "
+                         "use a smaller batch_size or more text")
+    return ids[:n * batch_size].view(batch_size, n)
+
+
+# ---------------------------------------------------------------------------------------------
+# The character-level language model
+# ---------------------------------------------------------------------------------------------
+class CharLM(nn.Module):
+    """Character-level language model: input (one-hot or embedding) -> ``num_layers`` recurrent layers
+    -> linear softmax layer over the vocabulary.
+
+    Args:
+        vocab_size: V.
+        cell: one of :data:`CELLS` ("lstm", "ln-lstm", "hyperlstm", "ln-hyperlstm").
+        hidden_size: N_h of every layer.
+        num_layers: stacked layers.
+        embedding_size: 0 for one-hot input (the paper), else a learned embedding of that size.
+        dropout: drop probability on the layer inputs (embedding), between layers and before the
+            softmax (the paper's input/output dropout, keep 0.9 -> 0.1).
+        hyper_num_units, hyper_embedding_size, use_recurrent_dropout, dropout_keep_prob, z_from:
+            see :class:`HyperLSTMLayer` (recurrent dropout also works for "ln-lstm").
+    """
+
+    def __init__(self, vocab_size: int, cell: str = "ln-hyperlstm", hidden_size: int = 256, num_layers: int = 1,
+                 embedding_size: int = 0, dropout: float = 0.0, hyper_num_units: int = 128,
+                 hyper_embedding_size: int = 4, use_recurrent_dropout: bool = False,
+                 dropout_keep_prob: float = 0.9, z_from: str = "current"):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
+        for name, v in dict(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers).items():
+            if not isinstance(v, int) or v <= 0:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if not isinstance(embedding_size, int) or embedding_size < 0:
+            raise ValueError(f"embedding_size must be 0 (one-hot input) or a positive int, got {embedding_size!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout is a drop probability in [0, 1), got {dropout}")
+        if cell == "lstm" and use_recurrent_dropout:
+            raise ValueError("recurrent dropout needs a cell with a visible time loop: use cell 'ln-lstm' or "
+                             "'hyperlstm', or turn use_recurrent_dropout off")
+        self.config = dict(vocab_size=vocab_size, cell=cell, hidden_size=hidden_size, num_layers=num_layers,
+                           embedding_size=embedding_size, dropout=dropout, hyper_num_units=hyper_num_units,
+                           hyper_embedding_size=hyper_embedding_size, use_recurrent_dropout=use_recurrent_dropout,
+                           dropout_keep_prob=dropout_keep_prob, z_from=z_from)
+        self.embedding = nn.Embedding(vocab_size, embedding_size) if embedding_size else None
+        layers = []
+        for k in range(num_layers):
+            n_in = (embedding_size or vocab_size) if k == 0 else hidden_size
+            if cell == "lstm":
+                layers.append(TorchLSTMLayer(n_in, hidden_size))
+            elif cell == "ln-lstm":
+                layers.append(LayerNormLSTMLayer(n_in, hidden_size, use_recurrent_dropout, dropout_keep_prob))
+            else:
+                layers.append(HyperLSTMLayer(n_in, hidden_size, hyper_num_units, hyper_embedding_size,
+                                             use_layer_norm=(cell == "ln-hyperlstm"),
+                                             use_recurrent_dropout=use_recurrent_dropout,
+                                             dropout_keep_prob=dropout_keep_prob, z_from=z_from))
+        self.layers = nn.ModuleList(layers)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, ids: torch.Tensor, state=None):
+        """ids (B, T) int64 -> logits (B, T, V), new state (a list with one tuple per layer)."""
+        if ids.dim() != 2 or ids.dtype != torch.long:
+            raise ValueError(f"CharLM expects int64 ids of shape (B, T), got {ids.dtype} {tuple(ids.shape)}")
+        x = ids.t()                                               # time-major (T, B)
+        if self.embedding is not None:
+            x = self.drop(self.embedding(x))
+        state = state or [None] * len(self.layers)
+        new_state = []
+        for k, layer in enumerate(self.layers):
+            if k > 0:
+                x = self.drop(x)
+            x, s = layer(x, state[k])
+            new_state.append(s)
+        logits = self.out(self.drop(x).transpose(0, 1))           # (B, T, V)
+        return logits, new_state
+
+
+def detach_state(state):
+    return [tuple(s.detach() for s in layer) for layer in state]
+
+
+def paper_ptb_config(cell: str, hyper_embedding_size: int = 4) -> CharLM:
+    """The paper's character-level PTB configuration (Table 3): 1000 units, one-hot input over
+    50 characters, hyper cell 128 units, N_z = 4 (16 for "Large Embedding")."""
+    return CharLM(50, cell=cell, hidden_size=1000, hyper_num_units=128,
+                  hyper_embedding_size=hyper_embedding_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation and training
+# ---------------------------------------------------------------------------------------------
+LN2 = math.log(2.0)
+
+
+@torch.no_grad()
+def evaluate_bpc(model: CharLM, ids: torch.Tensor, batch_size: int = 32, seq_length: int = 100,
+                 max_chars: Optional[int] = None, progress: bool = False) -> float:
+    """Bits per character: mean −log₂ p(next char) over ``ids`` (1-D), read as ``batch_size`` streams
+    with the state carried from chunk to chunk.  ``max_chars`` evaluates only the first that many."""
+    was_training = model.training
+    model.eval()
+    if max_chars is not None:
+        ids = ids[:max_chars]
+    device = next(model.parameters()).device
+    streams = stream_batches(ids.to(device), min(batch_size, max(1, ids.numel() // (seq_length + 1))))
+    total, count, state = 0.0, 0, None
+    starts = range(0, streams.shape[1] - 1, seq_length)
+    for s in _maybe_tqdm(starts, progress, "eval"):
+        chunk = streams[:, s:s + seq_length + 1]
+        logits, state = model(chunk[:, :-1], state)
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1),
+                                 reduction="sum").item()
+        count += chunk[:, 1:].numel()
+    model.train(was_training)
+    return total / count / LN2
+
+
+def _maybe_tqdm(it, progress: bool, desc: str, total=None):
+    if not progress:
+        return it
+    from tqdm.auto import tqdm
+    return tqdm(it, desc=desc, total=total, leave=False)
+
+
+@dataclass
+class LMHistory:
+    """Learning curve of :func:`train_char_lm`, one entry per evaluation."""
+    step: List[int] = field(default_factory=list)
+    chars: List[int] = field(default_factory=list)
+    train_bpc: List[float] = field(default_factory=list)
+    val_bpc: List[float] = field(default_factory=list)
+    lr: List[float] = field(default_factory=list)
+    seconds: List[float] = field(default_factory=list)
+    best_val_bpc: float = float("inf")
+    best_step: int = 0
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_length: int = 100,
+                  lr: float = 1e-3, epochs: float = 1.0, max_steps: Optional[int] = None,
+                  eval_every: int = 200, val_chars: Optional[int] = None, clip: Optional[float] = 1.0,
+                  lr_decay: float = 1.0, patience: int = 0, seed: int = 0, progress: bool = True,
+                  keep_best: bool = True, on_eval=None) -> LMHistory:
+    """Train with Adam and truncated BPTT.
+
+    The training text is cut into ``batch_size`` streams (:func:`stream_batches`); each step takes the
+    next ``seq_length`` characters of every stream, and the final state of one step is the (detached)
+    initial state of the next, so the model sees context beyond one chunk.  Every ``eval_every`` steps
+    the validation bpc is measured (on the first ``val_chars`` characters if given); if it has not
+    improved for ``patience`` evaluations the learning rate is multiplied by ``lr_decay``.  With
+    ``keep_best`` the weights of the best validation bpc are restored at the end.
+    """
+    if batch_size <= 0 or seq_length <= 0:
+        raise ValueError(f"batch_size and seq_length must be positive, got {batch_size}, {seq_length}")
+    device = next(model.parameters()).device
+    torch.manual_seed(seed)
+    streams = stream_batches(data.train.to(device), batch_size)
+    steps_per_epoch = (streams.shape[1] - 1) // seq_length
+    if steps_per_epoch < 1:
+        raise ValueError(f"the training text ({data.train.numel():,} characters) is too short for "
+                         f"batch_size={batch_size} × seq_length={seq_length}")
+    total_steps = int(math.ceil(epochs * steps_per_epoch))
+    if max_steps is not None:
+        total_steps = min(total_steps, max_steps)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    hist = LMHistory()
+    best_state, bad_evals, state = None, 0, None
+    run_loss, run_n, t0 = 0.0, 0, time.perf_counter()
+    model.train()
+    bar = _maybe_tqdm(range(total_steps), progress, "train", total=total_steps)
+    for step in bar:
+        k = step % steps_per_epoch
+        if k == 0:
+            state = None                                          # a new epoch starts from a zero state
+        chunk = streams[:, k * seq_length:(k + 1) * seq_length + 1]
+        logits, state = model(chunk[:, :-1], state)
+        state = detach_state(state)                               # truncated BPTT: carry, don't backprop
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        run_loss += loss.item()
+        run_n += 1
+        last = step + 1 == total_steps
+        if (step + 1) % eval_every == 0 or last:
+            val = evaluate_bpc(model, data.valid, batch_size=batch_size, seq_length=seq_length,
+                               max_chars=val_chars)
+            hist.step.append(step + 1)
+            hist.chars.append((step + 1) * batch_size * seq_length)
+            hist.train_bpc.append(run_loss / run_n / LN2)
+            hist.val_bpc.append(val)
+            hist.lr.append(opt.param_groups[0]["lr"])
+            hist.seconds.append(time.perf_counter() - t0)
+            run_loss, run_n = 0.0, 0
+            if val < hist.best_val_bpc:
+                hist.best_val_bpc, hist.best_step, bad_evals = val, step + 1, 0
+                if keep_best:
+                    best_state = {n: p.detach().clone() for n, p in model.state_dict().items()}
+            else:
+                bad_evals += 1
+                if patience and bad_evals >= patience and lr_decay != 1.0:
+                    for g in opt.param_groups:
+                        g["lr"] *= lr_decay
+                    bad_evals = 0
+            if progress and hasattr(bar, "set_postfix"):
+                bar.set_postfix(train_bpc=f"{hist.train_bpc[-1]:.3f}", val_bpc=f"{val:.3f}")
+            if on_eval is not None:
+                on_eval(hist)
+    if keep_best and best_state is not None:
+        model.load_state_dict(best_state)
+    return hist
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling and the scaling vectors
+# ---------------------------------------------------------------------------------------------
+@torch.no_grad()
+def generate(model: CharLM, vocab: Vocab, prime_text: str = "\n", length: int = 200, temperature: float = 1.0,
+             top_k: Optional[int] = None, generator: Optional[torch.Generator] = None) -> str:
+    """Sample ``length`` characters after ``prime_text``.  p ∝ softmax(logits / temperature), restricted
+    to the ``top_k`` most likely characters if given.  Deterministic for a seeded CPU ``generator``.
+    Returns the prime text followed by the sample."""
+    if not prime_text:
+        raise ValueError("prime_text must have at least one character")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if length < 0:
+        raise ValueError(f"length must be >= 0, got {length}")
+    if top_k is not None and not 1 <= top_k:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    ids = vocab.encode(prime_text).to(device).unsqueeze(0)       # (1, P); unknown chars raise
+    logits, state = model(ids)
+    logits = logits[0, -1].float().cpu()
+    out = []
+    for _ in range(length):
+        scaled = logits / temperature
+        if top_k is not None and top_k < scaled.numel():
+            kth = torch.topk(scaled, top_k).values[-1]
+            scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+        nxt = torch.multinomial(torch.softmax(scaled, -1), 1, generator=generator)
+        out.append(int(nxt))
+        logits, state = model(nxt.view(1, 1).to(device), state)
+        logits = logits[0, -1].float().cpu()
+    model.train(was_training)
+    return prime_text + vocab.decode(out)
+
+
+@torch.no_grad()
+def scaling_vectors(model: CharLM, vocab: Vocab, text: str, layer: int = 0) -> Dict[str, torch.Tensor]:
+    """The HyperLSTM's d_h, d_x and W_bz z_b while reading ``text``: each (T, 4, N_h), gates i, g, f, o."""
+    lay = model.layers[layer]
+    if not isinstance(lay, HyperLSTMLayer):
+        raise ValueError(f"layer {layer} is a {type(lay).__name__}; scaling vectors exist only for hyperlstm cells")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    x = vocab.encode(text).to(device).view(-1, 1)               # (T, 1)
+    if model.embedding is not None:
+        x = model.embedding(x)
+    for k in range(layer):
+        x, _ = model.layers[k](x)
+    _, _, d = lay(x, return_d=True)
+    model.train(was_training)
+    return {k: v[:, 0].cpu() for k, v in d.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints (atomic) carrying the vocabulary
+# ---------------------------------------------------------------------------------------------
+def _atomic_save(obj, path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pt")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_lm(path: str, model: CharLM, vocab: Vocab, **extra) -> None:
+    """Write model config, weights and vocabulary (and ``extra`` picklable-by-weights_only data)."""
+    _atomic_save({"format": CHECKPOINT_FORMAT, "config": dict(model.config), "vocab": vocab.chars,
+                  "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}, path)
+
+
+def load_lm(path: str, map_location="cpu") -> Tuple[CharLM, Vocab, dict]:
+    """Read a checkpoint written by :func:`save_lm`; anything else raises :class:`CheckpointError`."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist; train one with "
+                                "`python -m hypernet_lib.hyperlstm train --save_model PATH`")
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
+        raise CheckpointError(f"{path!r} is not a readable PyTorch checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:200]})") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        keys = sorted(ck)[:8] if isinstance(ck, dict) else type(ck).__name__
+        raise CheckpointError(f"{path!r} is not a hyperlstm language-model checkpoint (expected format "
+                              f"{CHECKPOINT_FORMAT!r}; found {keys}); it may belong to another model")
+    model = CharLM(**ck["config"])
+    try:
+        model.load_state_dict(ck["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path!r}: weights do not fit the stored config ({str(e).splitlines()[0]})") from None
+    return model, Vocab(ck["vocab"]), ck
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from hypernet_lib.hyperlstm_cli import main
+    raise SystemExit(main())

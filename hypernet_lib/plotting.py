@@ -1,0 +1,145 @@
+"""Plots shared by the chapters, and a slider that works in the static HTML book.
+
+:func:`static_slider` embeds precomputed frames (compressed PNGs) with an HTML range input and
+a few lines of JavaScript: it needs no kernel, so it works on the rendered page.  Live sliders
+(ipywidgets) regenerate frames through a model; the static one replays frames made the same way.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import uuid
+from typing import Optional, Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+__all__ = ["plot_histories", "filter_grid", "filter_mosaic", "figure_to_png", "static_slider",
+           "SLIDER_CLASS"]
+
+#: CSS class of every static slider's container (the browser tests look for it).
+SLIDER_CLASS = "hn-static-slider"
+
+
+def plot_histories(histories: dict, metrics: Sequence[str] = ("val_acc",), ax=None, error: bool = False):
+    """Learning curves of several runs on one axis.  ``histories``: name -> History.
+
+    With ``error=True`` accuracies are drawn as error rates in percent.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    styles = {"train": "--", "val": "-"}
+    for name, h in histories.items():
+        for metric in metrics:
+            values = np.asarray(getattr(h, metric), dtype=float)
+            if error and metric.endswith("acc"):
+                values = 100 * (1 - values)
+            epochs = np.arange(1, len(values) + 1)
+            ax.plot(epochs, values, styles.get(metric.split("_")[0], "-"), marker="o", ms=3,
+                    label=f"{name} ({metric.replace('acc', 'error %' if error else 'acc')})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(", ".join(m.replace("acc", "error (%)" if error else "accuracy") for m in metrics))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def filter_mosaic(kernel: torch.Tensor, pad: int = 1) -> np.ndarray:
+    """(N_out, N_in, f, f) -> one 2-D array: row o, column i holds filter K[o, i], with NaN gaps."""
+    k = kernel.detach().float().cpu().numpy()
+    if k.ndim != 4:
+        raise ValueError(f"expected a kernel of shape (N_out, N_in, f, f), got {k.shape}")
+    n_out, n_in, fh, fw = k.shape
+    out = np.full((n_out * (fh + pad) - pad, n_in * (fw + pad) - pad), np.nan, dtype=np.float32)
+    view = k.transpose(0, 2, 1, 3)                                        # (N_out, f, N_in, f)
+    for o in range(n_out):                                                # drawing only: <= 64 rows
+        rows = slice(o * (fh + pad), o * (fh + pad) + fh)
+        for i in range(n_in):
+            out[rows, i * (fw + pad): i * (fw + pad) + fw] = view[o, :, i, :]
+    return out
+
+
+def filter_grid(kernel: torch.Tensor, ax=None, vmax: Optional[float] = None, title: Optional[str] = None,
+                cmap: str = "RdBu_r"):
+    """Draw every f×f filter of a conv kernel in an N_out × N_in grid on one colour scale.
+
+    ``vmax`` fixes the symmetric colour range (share it between plots to compare them).
+    Returns the image artist (for a colour bar)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
+    mosaic = filter_mosaic(kernel)
+    vmax = float(np.nanmax(np.abs(mosaic))) if vmax is None else vmax
+    im = ax.imshow(mosaic, cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("input channel i")
+    ax.set_ylabel("output channel")
+    if title:
+        ax.set_title(title)
+    return im
+
+
+def figure_to_png(fig, dpi: int = 80) -> bytes:
+    """Render a matplotlib figure to PNG bytes (palette-quantised when Pillow is present, to stay small)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    data = buf.getvalue()
+    try:
+        from PIL import Image
+        img = Image.open(io.BytesIO(data)).convert("RGB").quantize(colors=128)
+        out = io.BytesIO()
+        img.save(out, format="PNG", optimize=True)
+        if out.tell() < len(data):
+            data = out.getvalue()
+    except ImportError:
+        pass
+    return data
+
+
+def _frame_png(frame, dpi: int) -> bytes:
+    if isinstance(frame, (bytes, bytearray)):
+        return bytes(frame)
+    if isinstance(frame, matplotlib.figure.Figure):
+        png = figure_to_png(frame, dpi)
+        plt.close(frame)
+        return png
+    arr = np.asarray(frame)
+    fig = plt.figure(figsize=(arr.shape[1] / 50, arr.shape[0] / 50), dpi=50)
+    fig.figimage(arr, resize=True)
+    png = figure_to_png(fig, dpi=50)
+    plt.close(fig)
+    return png
+
+
+def static_slider(frames: Sequence, labels: Sequence[str], title: Optional[str] = None, dpi: int = 80,
+                  start: int = 0):
+    """A kernel-free slider over precomputed frames, for the static HTML book.
+
+    frames: matplotlib Figures (closed after rendering), PNG bytes, or image arrays.
+    labels: one caption per frame (e.g. the value of z).
+    Returns an ``IPython.display.HTML`` object; its markup is in ``.data``.
+    """
+    from IPython.display import HTML
+
+    if len(frames) != len(labels) or not frames:
+        raise ValueError(f"static_slider needs one label per frame (got {len(frames)} frames, {len(labels)} labels)")
+    uris = ["data:image/png;base64," + base64.b64encode(_frame_png(f, dpi)).decode() for f in frames]
+    uid = "hn" + uuid.uuid4().hex[:10]
+    start = max(0, min(start, len(uris) - 1))
+    imgs = "".join(
+        f'<img src="{u}" data-i="{i}" alt="frame {i}" style="display:{"block" if i == start else "none"};max-width:100%">'
+        for i, u in enumerate(uris))
+    label_json = "[" + ",".join('"' + html.escape(str(l)).replace('"', "&quot;") + '"' for l in labels) + "]"
+    title_html = f"<div style='font-weight:600'>{html.escape(title)}</div>" if title else ""
+    markup = f"""<div class="{SLIDER_CLASS}" id="{uid}">{title_html}
+<input type="range" min="0" max="{len(uris) - 1}" value="{start}" step="1" style="width:100%" aria-label="{html.escape(title or 'frame')}">
+<div class="hn-label" style="font-family:monospace">{html.escape(str(labels[start]))}</div>
+<div class="hn-frames">{imgs}</div>
+<script>(function(){{var r=document.getElementById("{uid}");var s=r.querySelector("input");
+var L={label_json};var im=r.querySelectorAll(".hn-frames img");var lab=r.querySelector(".hn-label");
+s.addEventListener("input",function(){{var k=+s.value;for(var j=0;j<im.length;j++)im[j].style.display=(j===k)?"block":"none";
+var t=document.createElement("textarea");t.innerHTML=L[k];lab.textContent=t.value;}});}})();</script></div>"""
+    return HTML(markup)

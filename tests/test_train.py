@@ -1,0 +1,110 @@
+"""hypernet_lib.train: determinism, exact resume, atomic checkpoints, early stopping, schedules."""
+import os
+
+import pytest
+import torch
+import torch.nn as nn
+
+from hypernet_lib.data import ImageData, random_crop
+from hypernet_lib.train import History, atomic_save, evaluate, fit, load_checkpoint, make_optimizer
+
+
+def toy_data(n=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, 6, 6, generator=g)
+    y = (x.mean(dim=(1, 2, 3)) > 0).long()
+    return ImageData("toy", "random", x[:64], y[:64], x[64:80], y[64:80], x[80:], y[80:], num_classes=2)
+
+
+def toy_model():
+    return nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 2))
+
+
+KW = dict(epochs=4, batch_size=16, lr=1e-2, schedule="cosine", clip=1.0, seed=7,
+          augment=lambda x, g: random_crop(x, 1, g))
+
+
+def same_weights(a, b):
+    return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_same_seed_same_numbers():
+    torch.manual_seed(0); m1 = toy_model()
+    torch.manual_seed(0); m2 = toy_model()
+    h1, h2 = fit(m1, toy_data(), **KW), fit(m2, toy_data(), **KW)
+    timeless = lambda h: {k: v for k, v in h.to_dict().items() if k != "epoch_time"}
+    assert same_weights(m1, m2) and timeless(h1) == timeless(h2)
+    torch.manual_seed(0); m3 = toy_model()
+    fit(m3, toy_data(), **{**KW, "seed": 8})
+    assert not same_weights(m1, m3)
+
+
+def test_interrupted_run_resumes_to_identical_weights(tmp_path):
+    torch.manual_seed(0); ref = toy_model()
+    h_ref = fit(ref, toy_data(), **KW)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_second(epoch, history):
+        if epoch == 1:
+            raise Interrupt
+
+    ckpt = tmp_path / "run.pt"
+    torch.manual_seed(0); m = toy_model()
+    with pytest.raises(Interrupt):
+        fit(m, toy_data(), checkpoint=ckpt, callbacks=[stop_after_second], **KW)
+    assert load_checkpoint(ckpt)["epoch"] == 2
+    torch.manual_seed(123); resumed = toy_model()          # a fresh process would start from other weights
+    h = fit(resumed, toy_data(), checkpoint=ckpt, **KW)
+    assert same_weights(ref, resumed)
+    assert h.to_dict() == {**h_ref.to_dict(), "epoch_time": h.epoch_time}
+
+
+def test_atomic_save_keeps_the_old_file_on_failure(tmp_path):
+    path = tmp_path / "ck.pt"
+    atomic_save({"a": 1}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        atomic_save({"a": Unpicklable()}, path)
+    assert load_checkpoint(path) == {"a": 1}
+    assert os.listdir(tmp_path) == ["ck.pt"]               # no temporary file left behind
+
+
+def test_load_checkpoint_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(RuntimeError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_early_stopping_and_best_weights_restored():
+    torch.manual_seed(0); m = toy_model()
+    h = fit(m, toy_data(), epochs=10, batch_size=16, lr=0.0, patience=2)   # lr 0: never improves
+    assert h.epochs == 3 and h.best_epoch == 0 and h.stopped_early
+    assert h.test_acc == pytest.approx(evaluate(m, toy_data().x_test, toy_data().y_test)["acc"])
+
+
+def test_cosine_schedule_anneals_to_zero():
+    torch.manual_seed(0)
+    h = fit(toy_model(), toy_data(), epochs=3, batch_size=16, lr=0.1, schedule="cosine")
+    assert h.lr[0] < 0.1 and h.lr[-1] < 0.01
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown optimizer 'adamm'"):
+        make_optimizer("adamm", [nn.Parameter(torch.zeros(1))], 1e-3)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        fit(toy_model(), toy_data(), epochs=1, batch_size=8, lr=1e-3, schedule="linear")
+    with pytest.raises(ValueError, match="x has 3 examples but y has 2"):
+        evaluate(toy_model(), torch.zeros(3, 1, 6, 6), torch.zeros(2, dtype=torch.long))
+
+
+def test_history_round_trip():
+    h = History(train_loss=[1.0], val_acc=[0.5], test_acc=0.9)
+    assert History.from_dict(h.to_dict()) == h and h.test_error == pytest.approx(10.0)

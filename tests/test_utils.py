@@ -1,0 +1,54 @@
+"""Scale convention, device fallback and seeding."""
+import pytest
+import torch
+
+from hypernet_lib import utils
+
+
+def test_scale_defaults_to_cpu(monkeypatch):
+    monkeypatch.delenv("HYPERNET_SCALE", raising=False)
+    assert utils.get_scale() == "cpu"
+    monkeypatch.setenv("HYPERNET_SCALE", "Smoke")
+    assert utils.get_scale() == "smoke"
+
+
+def test_unknown_scale_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HYPERNET_SCALE", "huge")
+    with pytest.raises(ValueError, match=r"HYPERNET_SCALE='huge' is not a known scale.*smoke, cpu, full"):
+        utils.get_scale()
+
+
+def test_by_scale():
+    assert utils.by_scale("full", smoke=1, cpu=2, full=3) == 3
+    with pytest.raises(ValueError, match="unknown scale"):
+        utils.by_scale("gpu", smoke=1, cpu=2, full=3)
+
+
+def test_device_falls_back_to_cpu(monkeypatch):
+    monkeypatch.delenv("HYPERNET_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(utils, "_mps_available", lambda: False)
+    assert utils.get_device() == torch.device("cpu")
+    monkeypatch.setattr(utils, "_mps_available", lambda: True)
+    assert utils.get_device() == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert utils.get_device() == torch.device("cuda")
+
+
+def test_asking_for_a_missing_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("HYPERNET_DEVICE", "cuda")
+    with pytest.raises(RuntimeError, match="cuda.*not available|is_available"):
+        utils.get_device()
+
+
+def test_seeding_is_reproducible():
+    utils.seed_everything(5); a = torch.randn(4)
+    g = utils.seed_everything(5); b = torch.randn(4)
+    assert torch.equal(a, b) and torch.equal(torch.randn(3, generator=g), torch.randn(3, generator=torch.Generator().manual_seed(5)))
+
+
+def test_run_banner_names_scale_data_device(capsys):
+    line = utils.run_banner("smoke", "MNIST 5k subset", torch.device("cpu"))
+    assert "scale=smoke" in line and "MNIST 5k subset" in line and "device=cpu" in line
+    assert line in capsys.readouterr().out
