@@ -259,3 +259,96 @@ def mnist_net(kind: str, **kwargs) -> MNISTConvNet:
     if kind not in kinds:
         raise ValueError(f"unknown MNIST net {kind!r}; choose one of {sorted(kinds)}")
     return kinds[kind](**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exploring z: interpolation, accuracy along a path, live sliders
+# ---------------------------------------------------------------------------------------------
+def interpolate_z(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """``steps`` embeddings on the straight line from z0 to z1: (steps, N_z)."""
+    if z0.shape != z1.shape:
+        raise ValueError(f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}")
+    t = torch.linspace(0, 1, steps, device=z0.device, dtype=z0.dtype)[:, None]
+    return (1 - t) * z0 + t * z1
+
+
+@torch.no_grad()
+def accuracy_along(model: MNISTHyperNet, zs: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                   batch_size: int = 2000) -> torch.Tensor:
+    """Test accuracy of the MNIST hypernet when conv2's kernel is generated from each z in zs.
+
+    zs: (S, N_z) -> accuracies (S,).  All S kernels are generated in one batched call.
+    """
+    was_training = model.training
+    model.eval()
+    kernels = model.generator(zs)                                    # (S, N_out, N_in, f, f)
+    acc = torch.zeros(len(zs))
+    for s, kernel in enumerate(kernels):                             # one evaluation per z
+        correct = 0
+        for start in range(0, len(y), batch_size):
+            logits = model(x[start:start + batch_size], conv2_kernel=kernel)
+            correct += (logits.argmax(1) == y[start:start + batch_size]).sum().item()
+        acc[s] = correct / len(y)
+    model.train(was_training)
+    return acc
+
+
+class FilterExplorer:
+    """Live sliders (ipywidgets) for the four components of z and an interpolation slider.
+
+    Each move regenerates conv2's kernel through the trained generator and redraws the 16×16
+    filter grid in place (``imshow.set_data``, no new figure).  ``update(z)`` is the redraw,
+    exposed so its time can be measured without a browser.
+    """
+
+    def __init__(self, model: MNISTHyperNet, z_other: torch.Tensor, vmax: float, slider_range: float = 3.0):
+        import ipywidgets as W
+        from matplotlib.figure import Figure
+
+        from .plotting import filter_mosaic
+
+        self.model, self.vmax = model, vmax
+        self.z_trained = model.z.detach().clone()
+        self.z_other = z_other.detach().clone()
+        self._mosaic = filter_mosaic
+        self.fig = Figure(figsize=(4.6, 4.6))          # not managed by pyplot: never shown twice
+        self.ax = self.fig.add_subplot()
+        self.image = self.ax.imshow(filter_mosaic(self.kernel(self.z_trained)), cmap="RdBu_r",
+                                    vmin=-vmax, vmax=vmax, interpolation="nearest")
+        self.ax.set_axis_off()
+        lim = float(self.z_trained.abs().max()) * slider_range
+        self.z_sliders = [W.FloatSlider(value=float(v), min=-lim, max=lim, step=lim / 100,
+                                        description=f"z[{i}]", continuous_update=True)
+                          for i, v in enumerate(self.z_trained)]
+        self.t_slider = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.02,
+                                      description="trained → other", style={"description_width": "initial"})
+        self.out = W.Output()
+        for s in self.z_sliders:
+            s.observe(lambda change: self.update(self._z_from_sliders()), names="value")
+        self.t_slider.observe(self._on_t, names="value")
+        with self.out:
+            from IPython.display import display
+            display(self.fig.canvas if hasattr(self.fig.canvas, "layout") else self.fig)
+        self.widget = W.HBox([W.VBox(self.z_sliders + [self.t_slider]), self.out])
+
+    def kernel(self, z: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.generator(z)
+
+    def _z_from_sliders(self) -> torch.Tensor:
+        return torch.tensor([s.value for s in self.z_sliders], dtype=self.z_trained.dtype)
+
+    def _on_t(self, change) -> None:
+        t = change["new"]
+        self.update((1 - t) * self.z_trained + t * self.z_other)
+
+    def update(self, z: torch.Tensor) -> None:
+        """Regenerate the kernel from z and redraw."""
+        self.image.set_data(self._mosaic(self.kernel(z)))
+        self.ax.set_title("z = [" + ", ".join(f"{v:+.2f}" for v in z.tolist()) + "]", fontsize=9)
+        self.fig.canvas.draw_idle()
+        if not hasattr(self.fig.canvas, "layout"):              # inline backend: re-render the PNG
+            from IPython.display import clear_output, display
+            with self.out:
+                clear_output(wait=True)
+                display(self.fig)

@@ -1,0 +1,44 @@
+"""Published numbers the book compares against, in one place.
+
+These are facts quoted from the literature, not results of this library; chapters render them
+from here so that no number is typed twice.  Sources: Ha, Dai & Le (2016/2017), appendix tables
+and Tables 2-3; the seed documents this project grew from (whose errors the book corrects).
+"""
+from __future__ import annotations
+
+#: MNIST (paper §4.1 / Appendix A.3.1): test error in percent, and parameter counts.
+MNIST = {
+    "test_error_conv": 0.72, "test_error_hyper": 0.76,
+    "ha_notebook_test_error_conv": 0.77, "ha_notebook_test_error_hyper": 0.79,
+    "kernel_params": 12_544, "hyper_params": 4_244,
+    "split": (55_000, 5_000, 10_000), "batch_size": 1000, "lr": 1e-3, "n_z": 4,
+}
+
+#: The seeds' parameter arithmetic for the same hypernetwork (seed 000/001): wrong.
+SEED_MNIST_CLAIM = {"z": 4, "first_layer": 320, "second_layer": 3_200, "total": 3_524}
+
+#: Headline results of the paper (its Tables 2, 3 and §4.4).
+HEADLINE = [
+    # task, model, metric, hypernetwork result, baseline result, params (hyper / baseline)
+    {"task": "MNIST", "metric": "test error (%)", "hyper": 0.76, "baseline": 0.72,
+     "hyper_params": "4,244 (conv2 generator)", "baseline_params": "12,544 (conv2 kernel)"},
+    {"task": "CIFAR-10, WRN 40-1", "metric": "test error (%)", "hyper": 8.02, "baseline": 6.73,
+     "hyper_params": "0.097 M", "baseline_params": "0.563 M"},
+    {"task": "Penn Treebank (characters)", "metric": "test bits per character", "hyper": 1.250, "baseline": 1.312,
+     "hyper_params": "4.92 M (LN HyperLSTM 1000)", "baseline_params": "4.25 M (LSTM 1000)"},
+    {"task": "enwik8 (Hutter Prize)", "metric": "test bits per character", "hyper": 1.340, "baseline": None,
+     "hyper_params": "LN HyperLSTM 1800 units (1.353) and best model (1.340)", "baseline_params": "—"},
+]
+
+#: Character-level Penn Treebank, Table 3: (test bpc, validation bpc, params in millions).
+PTB = {
+    "lstm": (1.312, 1.347, 4.25),
+    "ln_lstm": (1.267, 1.300, 4.26),
+    "hyperlstm": (1.265, 1.296, 4.91),
+    "ln_hyperlstm": (1.250, 1.281, 4.92),
+    "ln_hyperlstm_large_embedding": (1.233, 1.263, 5.06),
+}
+
+#: The character-level PTB set-up of §4.3 / Appendix A.2.
+PTB_SETUP = {"hidden": 1000, "hyper_hidden": 128, "n_z": 4, "n_z_large": 16, "vocab": 50,
+             "batch_size": 128, "seq_length": 100, "lr": 1e-3, "clip": 1.0, "keep_prob": 0.9}
