@@ -19,12 +19,21 @@ Schemes (names used throughout: ``SCHEMES``):
 Counts ignore the biases and normalisation layers of the main net unless a function says
 otherwise: those stay ordinary parameters in every scheme.
 
+Also here:
+
+- :data:`PUBLISHED`, :func:`build_published`, :func:`count_published`: the paper's MNIST, WRN 40-1 and
+  PTB models and seed 002's CIFAR-100 nets, built from ``hypernet_lib`` (on the meta device, so the
+  85 M-parameter net costs no memory) and counted, next to the published numbers;
+- :func:`break_even_width`, :func:`break_even_nz`, :func:`sweep`, :func:`plot_sweeps`,
+  :func:`calculator_html`: the chapter's plots and calculator;
+- :func:`generation_memory`, :func:`checkpoint_bytes`: memory while generating (measured from the
+  tensors, with autograd's saved-tensor hooks) and checkpoint size (measured by saving).
+
 All counts are Python ``int``.  Every formula is checked against ``sum(p.numel())`` of real
 modules in ``tests/test_counting.py``.
 """
 from __future__ import annotations
 
-import io
 import math
 import os
 import tempfile
@@ -35,7 +44,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .static import HyperConvGenerator, TiledConvEmbeddings, MNISTHyperNet, MNISTConvNet
+from . import paper
+from .cifar import SEED002
+from .static import HyperConvGenerator, TiledConvEmbeddings, MNISTHyperNet
 from .utils import count_params
 
 __all__ = [
@@ -48,13 +59,15 @@ __all__ = [
     # whole nets
     "mnist_hyper_params", "seed002_params", "SEED002_VARIANTS", "wrn_params", "wrn_kernel_shapes",
     # schemes, plots, calculator
-    "SCHEMES", "scheme_params", "compression_ratio", "break_even_width", "break_even_nz",
+    "SCHEMES", "SCHEME_LABELS", "SCHEME_COLORS", "scheme_params", "compression_ratio", "break_even_width", "break_even_nz",
     "ha_break_even_width_closed_form", "sweep", "plot_sweeps", "calculator_rows", "calculator_html",
     "SchemeStack", "build_scheme",
     # published configurations
     "Published", "PUBLISHED", "build_published", "count_published", "published_table",
     # memory and disk
     "generation_memory", "checkpoint_bytes", "memory_disk_table", "format_bytes",
+    # chapter tables
+    "format_published", "published_table_html", "seed002_layer_rows", "memory_disk_html", "solve_nz",
 ]
 
 
@@ -314,6 +327,10 @@ SCHEME_LABELS = {
 }
 
 
+#: One colour per scheme, the same in every plot.
+SCHEME_COLORS = dict(zip(SCHEMES, ("C0", "C1", "C2", "C3", "C4")))
+
+
 def _check_scheme(scheme: str) -> None:
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
@@ -429,21 +446,22 @@ def plot_sweeps(width: int = 64, f: int = 3, n_z: int = 4, n_layers: int = 12, c
     by_nz = sweep("n_z", nz_values, width=width, f=f, n_layers=n_layers, chunk=chunk)
     by_w = sweep("width", width_values, n_z=n_z, f=f, n_layers=n_layers, chunk=chunk)
     for s in SCHEMES:
-        axes[0].plot(nz_values, by_nz[s], label=SCHEME_LABELS[s])
-        axes[1].plot(width_values, by_w[s], label=SCHEME_LABELS[s])
+        style = dict(label=SCHEME_LABELS[s], color=SCHEME_COLORS[s])
+        axes[0].plot(nz_values, by_nz[s], **style)
+        axes[1].plot(width_values, by_w[s], **style)
         if s != "ordinary":
-            axes[2].plot(width_values, by_w["ordinary"] / by_w[s], label=SCHEME_LABELS[s])
+            axes[2].plot(width_values, by_w["ordinary"] / by_w[s], **style)
     axes[0].set(xlabel="$N_z$ (= d)", ylabel="parameters", yscale="log",
                 title=f"{n_layers} layers {width}→{width}, {f}×{f}")
     axes[1].set(xlabel="width C (layers C→C)", ylabel="parameters", yscale="log", xscale="log",
                 title=f"{n_layers} layers, $N_z$ = d = {n_z}")
     axes[2].axhline(1.0, color="k", lw=0.8, ls="--")
     axes[2].set(xlabel="width C", ylabel="ordinary / scheme", yscale="log", xscale="log",
-                title="compression ratio (> 1: smaller than ordinary)")
+                title=f"compression ratio, $N_z$ = d = {n_z} (dotted: break-even)")
     for s in ("ha", "ha_shared", "tiled"):
         c = break_even_width(s, f, n_z, None, n_layers, chunk)
-        if c is not None and width_values[0] <= c <= width_values[-1]:
-            axes[2].axvline(c, ls=":", lw=0.8, color=axes[2].lines[SCHEMES.index(s)].get_color())
+        if c is not None and width_values[0] < c <= width_values[-1]:
+            axes[2].axvline(c, ls=":", lw=1.2, color=SCHEME_COLORS[s])
     axes[0].legend(fontsize=8)
     return fig
 
@@ -568,31 +586,37 @@ class Published:
 
 PTB_VOCAB, PTB_UNITS, PTB_HYPER_UNITS = 50, 1000, 128
 
+#: The paper's CIFAR-10 Table 2 parameter counts (millions); not in :mod:`hypernet_lib.paper` yet.
+WRN40_1_PUBLISHED_M = {"plain": 0.563, "hyper": 0.097}
+
 PUBLISHED: dict[str, Published] = {p.key: p for p in [
     Published("mnist_hyper_params", "MNIST hypernetwork: Eq. 2 generator + z (ordinary conv2 kernel: 12,544)",
-              4244, 1, "Ha et al. §4.1", lambda: mnist_hyper_params()),
-    Published("wrn40_1_params", "CIFAR-10 WRN 40-1", 0.563, 1_000_000, "Ha et al. Table 2",
-              lambda: wrn_params(40, 1)),
-    Published("wrn40_1_hyper_params", "hyper WRN 40-1 (N_z = d = 64, 16×16×3×3 tiles)", 0.097, 1_000_000,
-              "Ha et al. Table 2", lambda: wrn_params(40, 1, hyper=True)),
-    Published("ptb_lstm_params", "PTB character LSTM, 1000 units (nn.LSTM)", 4.25, 1_000_000,
+              paper.MNIST["hyper_params"], 1, "Ha et al. §4.1", lambda: mnist_hyper_params()),
+    Published("wrn40_1_params", "CIFAR-10 WRN 40-1", WRN40_1_PUBLISHED_M["plain"], 1_000_000,
+              "Ha et al. Table 2", lambda: wrn_params(40, 1)),
+    Published("wrn40_1_hyper_params", "hyper WRN 40-1 (N_z = d = 64, 16×16×3×3 tiles)",
+              WRN40_1_PUBLISHED_M["hyper"], 1_000_000, "Ha et al. Table 2", lambda: wrn_params(40, 1, hyper=True)),
+    Published("ptb_lstm_params", "PTB character LSTM, 1000 units (nn.LSTM)", paper.PTB["lstm"][2], 1_000_000,
               "Ha et al. Table 3", lambda: char_lm_params(PTB_VOCAB, lstm_params(PTB_VOCAB, PTB_UNITS, 2), PTB_UNITS)),
-    Published("ptb_ln_lstm_params", "layer-norm LSTM, 1000 units", 4.26, 1_000_000, "Ha et al. Table 3",
-              lambda: char_lm_params(PTB_VOCAB, lstm_params(PTB_VOCAB, PTB_UNITS, 0, layer_norm=True), PTB_UNITS)),
-    Published("ptb_hyperlstm_params", "HyperLSTM 1000 (hyper cell 128, N_z = 4)", 4.91, 1_000_000,
+    Published("ptb_ln_lstm_params", "layer-norm LSTM, 1000 units", paper.PTB["ln_lstm"][2], 1_000_000,
               "Ha et al. Table 3",
+              lambda: char_lm_params(PTB_VOCAB, lstm_params(PTB_VOCAB, PTB_UNITS, 0, layer_norm=True), PTB_UNITS)),
+    Published("ptb_hyperlstm_params", "HyperLSTM 1000 (hyper cell 128, N_z = 4)", paper.PTB["hyperlstm"][2],
+              1_000_000, "Ha et al. Table 3",
               lambda: char_lm_params(PTB_VOCAB, hyperlstm_params(PTB_VOCAB, PTB_UNITS, 128, 4), PTB_UNITS)),
-    Published("ptb_ln_hyperlstm_params", "layer-norm HyperLSTM 1000", 4.92, 1_000_000, "Ha et al. Table 3",
+    Published("ptb_ln_hyperlstm_params", "layer-norm HyperLSTM 1000", paper.PTB["ln_hyperlstm"][2], 1_000_000,
+              "Ha et al. Table 3",
               lambda: char_lm_params(PTB_VOCAB, hyperlstm_params(PTB_VOCAB, PTB_UNITS, 128, 4, layer_norm=True),
                                      PTB_UNITS)),
-    Published("ptb_large_embedding_params", "layer-norm HyperLSTM 1000, Large Embedding (N_z = 16)", 5.06,
-              1_000_000, "Ha et al. Table 3",
+    Published("ptb_large_embedding_params", "layer-norm HyperLSTM 1000, Large Embedding (N_z = 16)",
+              paper.PTB["ln_hyperlstm_large_embedding"][2], 1_000_000, "Ha et al. Table 3",
               lambda: char_lm_params(PTB_VOCAB, hyperlstm_params(PTB_VOCAB, PTB_UNITS, 128, 16, layer_norm=True),
                                      PTB_UNITS)),
-    Published("seed_cifar100_standard_params", "seed 002's standard CIFAR-100 net", 5.0, 1_000_000,
-              "seed 002 (≈ 5.0 M)", lambda: seed002_params("standard")),
-    Published("seed_cifar100_full_params", "seed 002's \"full HyperNetwork\" (8 × Linear(16, N))", 85_160_676, 1,
-              "seed 002", lambda: seed002_params("naive_full")),
+    Published("seed_cifar100_standard_params", "seed 002's standard CIFAR-100 net",
+              SEED002["standard_params_estimate"] / 1e6, 1_000_000, "seed 002 (≈ 5.0 M)",
+              lambda: seed002_params("standard")),
+    Published("seed_cifar100_full_params", "seed 002's \"full HyperNetwork\" (8 × Linear(16, N))",
+              SEED002["naive_full_params"], 1, "seed 002", lambda: seed002_params("naive_full")),
 ]}
 
 
@@ -677,7 +701,10 @@ def generation_memory(module: nn.Module, fn: Optional[Callable[[nn.Module], obje
             saved[k] = t.untyped_storage().nbytes()
         return t
 
-    dev = next(module.parameters()).device
+    first = next(iter(module.parameters()), None)
+    if first is None:
+        raise ValueError(f"{type(module).__name__} has no parameters; generation_memory needs a module with some")
+    dev = first.device
     cuda = dev.type == "cuda"
     if cuda:
         torch.cuda.synchronize(dev)
@@ -720,3 +747,69 @@ def memory_disk_table(modules: dict[str, nn.Module],
         mem = generation_memory(m, (fns or {}).get(name))
         rows.append({"name": name, "params": count_params(m), **mem, "disk_bytes": checkpoint_bytes(m)})
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# tables for the chapter
+# ---------------------------------------------------------------------------------------------
+
+def _html_table(header: Sequence[str], rows: Iterable[Sequence], caption: Optional[str] = None,
+                align: Optional[Sequence[str]] = None) -> str:
+    import html as _html
+    align = align or ["left"] + ["right"] * (len(header) - 1)
+    out = ["<table>"]
+    if caption:
+        out.append(f"<caption>{_html.escape(caption)}</caption>")
+    out.append("<tr>" + "".join(f"<th>{_html.escape(h)}</th>" for h in header) + "</tr>")
+    for r in rows:
+        out.append("<tr>" + "".join(f"<td style='text-align:{a}'>{_html.escape(str(v))}</td>"
+                                    for v, a in zip(r, align)) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def format_published(p: Published, n: Optional[float] = None) -> str:
+    """A count written the way the paper prints it (``0.564 M``) or in full (``85,160,676``)."""
+    n = p.published * p.unit if n is None else n
+    if p.unit == 1:
+        return f"{int(round(n)):,}"
+    return f"{n / p.unit:.{p.digits}f} M"
+
+
+def published_table_html(rows: list[dict]) -> str:
+    """The rows of :func:`published_table` as HTML."""
+    body = []
+    for r in rows:
+        p = PUBLISHED[r["key"]]
+        body.append([r["what"], f"{r['count']:,}", format_published(p, r["count"]), format_published(p),
+                     f"{r['diff']:+,.0f}", "yes" if r["rounds"] else "no"])
+    return _html_table(["configuration", "module: sum(p.numel())", "rounded like the paper", "published",
+                        "module − published", "same printed digits"], body)
+
+
+def seed002_layer_rows(n_z: int = 16) -> list[dict]:
+    """Per layer of seed 002's net: weights N and the Linear(N_z, N) head that generates them."""
+    rows = []
+    for name, (i, o), n in ([(f"conv{k + 1}", io, io[0] * io[1] * 9) for k, io in enumerate(SEED002_CONVS)]
+                            + [(f"fc{k + 1}", io, io[0] * io[1]) for k, io in enumerate(SEED002_FCS)]):
+        head = linear_head_params(n_z, n, with_z=False)
+        rows.append({"layer": name, "shape": f"{i}→{o}", "weights": n, "head": head, "ratio": head / n})
+    return rows
+
+
+def memory_disk_html(rows: list[dict]) -> str:
+    """The rows of :func:`memory_disk_table` as HTML."""
+    cuda = any("cuda_peak_bytes" in r for r in rows)
+    body = [[r["name"], f"{r['params']:,}", format_bytes(r["param_bytes"]), format_bytes(r["generated_bytes"]),
+             format_bytes(r["saved_bytes"]), format_bytes(r["total_bytes"])]
+            + ([format_bytes(r["cuda_peak_bytes"]) if "cuda_peak_bytes" in r else "–"] if cuda else [])
+            + [format_bytes(r["disk_bytes"]), f"{r['disk_bytes'] / r['param_bytes']:.3f}"] for r in rows]
+    return _html_table(["model", "parameters", "parameters (fp32)", "generated weights",
+                        "kept for backward", "total while generating"]
+                       + (["CUDA peak while generating"] if cuda else [])
+                       + ["checkpoint on disk", "disk / parameter bytes"], body)
+
+
+def solve_nz(target: int, count: Callable[[int], int], max_nz: int = 1024) -> int:
+    """The N_z whose count is closest to ``target`` (counts grow with N_z)."""
+    return min(range(1, max_nz + 1), key=lambda nz: abs(count(nz) - target))

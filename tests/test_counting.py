@@ -16,6 +16,14 @@ FAST = settings(max_examples=40, deadline=None)
 small = st.integers(1, 24)
 
 
+def _cifar():
+    return pytest.importorskip("hypernet_lib.cifar", reason="hypernet_lib/cifar.py not available")
+
+
+def _hyperlstm():
+    return pytest.importorskip("hypernet_lib.hyperlstm", reason="hypernet_lib/hyperlstm.py not available")
+
+
 def meta(factory):
     """Build a module on the meta device: counting needs shapes, not memory."""
     with torch.device("meta"):
@@ -204,7 +212,9 @@ def test_mnist_hypernetwork_is_4244_and_the_seeds_3524_is_wrong():
     assert MNISTConvNet().conv2.weight.numel() == 12_544
     first, second, z = 4 * 64 + 64, 4 * 784 + 784, 4
     assert (first, second) == (320, 3_920) and first + second + z == 4_244
-    assert z + first + 3_200 == 3_524          # the seeds' total uses 3,200 for the second layer
+    # the seeds write the second layer as 4×(16×7×7) + 16×7×7 but give its value as 3,200
+    assert 4 * (16 * 7 * 7) + 16 * 7 * 7 == second != 3_200
+    assert z + first + 3_200 == 3_524
     # the rest of the net is ordinary in both: the difference is exactly the kernel
     assert count_params(MNISTConvNet()) - count_params(net) == 12_544 - 4_244
 
@@ -235,15 +245,11 @@ def test_ptb_formulas_against_published():
     assert p.rounds_to_published(n14)
 
 
-def _hl():
-    return pytest.importorskip("hypernet_lib.hyperlstm", reason="hypernet_lib/hyperlstm.py not available yet")
-
-
 @settings(max_examples=20, deadline=None)
 @given(n_x=st.integers(1, 40), n_h=st.integers(1, 40), n_hh=st.integers(1, 16), n_z=st.integers(1, 8),
        ln=st.booleans())
 def test_hyperlstm_params_match_module(n_x, n_h, n_hh, n_z, ln):
-    hl = _hl()
+    hl = _hyperlstm()
     m = meta(lambda: hl.HyperLSTMLayer(n_x, n_h, n_hh, n_z, use_layer_norm=ln))
     assert C.hyperlstm_params(n_x, n_h, n_hh, n_z, layer_norm=ln) == count_params(m)
 
@@ -251,7 +257,7 @@ def test_hyperlstm_params_match_module(n_x, n_h, n_hh, n_z, ln):
 @settings(max_examples=15, deadline=None)
 @given(n_x=st.integers(1, 40), n_h=st.integers(1, 40))
 def test_lstm_params_match_library_lstms(n_x, n_h):
-    hl = _hl()
+    hl = _hyperlstm()
     assert C.lstm_params(n_x, n_h, 2) == count_params(meta(lambda: hl.TorchLSTMLayer(n_x, n_h)))
     assert C.lstm_params(n_x, n_h, 0, layer_norm=True) == count_params(meta(lambda: hl.LayerNormLSTMLayer(n_x, n_h)))
 
@@ -280,14 +286,6 @@ def test_checkpoint_bytes_is_four_bytes_per_parameter_plus_overhead():
 
 
 # ------------------------------------------------------------------ published configs from other modules
-
-def _cifar():
-    return pytest.importorskip("hypernet_lib.cifar", reason="hypernet_lib/cifar.py not available yet")
-
-
-def _hyperlstm():
-    return pytest.importorskip("hypernet_lib.hyperlstm", reason="hypernet_lib/hyperlstm.py not available yet")
-
 
 @pytest.mark.parametrize("key,exact", [
     ("seed_cifar100_full_params", 85_160_676),
@@ -366,3 +364,40 @@ def test_hyperlstm_adds_about_0_66_m_to_the_lstm():
     hyper_cell = C.lstm_params(1050, 128, 1)
     assert extra == hyper_cell + 4 * (2 * (128 * 4 + 4) + 128 * 4) + 4 * (3 * 4 * 1000 + 1000)
     assert 0.65e6 < extra < 0.67e6
+
+
+def test_published_rounding_and_formatting():
+    p = C.PUBLISHED["wrn40_1_params"]
+    assert p.digits == 3 and p.rounds_to_published(563_499) and not p.rounds_to_published(563_500)
+    assert C.format_published(p, 563_930) == "0.564 M"
+    assert C.format_published(C.PUBLISHED["seed_cifar100_full_params"]) == "85,160,676"
+    assert C.format_bytes(340_672_628) == "324.9 MiB"        # seed 002's "325M" file
+    assert C.solve_nz(C.mnist_hyper_params(n_z=7), lambda nz: C.mnist_hyper_params(n_z=nz)) == 7
+
+
+def test_generation_memory_needs_parameters():
+    with pytest.raises(ValueError, match="has no parameters"):
+        C.generation_memory(nn.ReLU())
+
+
+@settings(max_examples=20, deadline=None)
+@given(f=st.sampled_from([3, 5, 7]), channels=st.integers(1, 24), n_z=st.integers(1, 16),
+       d=st.one_of(st.none(), st.integers(1, 16)))
+def test_mnist_hyper_params_match_module_for_other_sizes(f, channels, n_z, d):
+    net = meta(lambda: MNISTHyperNet(f=f, channels=channels, n_z=n_z, d=d))
+    assert C.mnist_hyper_params(n_z, f, channels, d) == count_params(net.hyper_parameters())
+
+
+@settings(max_examples=15, deadline=None)
+@given(cell=st.sampled_from(["lstm", "ln-lstm", "hyperlstm", "ln-hyperlstm"]), vocab=st.integers(2, 60),
+       hidden=st.integers(1, 48), emb=st.sampled_from([0, 8]), n_hh=st.integers(1, 16), n_z=st.integers(1, 8))
+def test_char_lm_params_match_module(cell, vocab, hidden, emb, n_hh, n_z):
+    hl = _hyperlstm()
+    m = meta(lambda: hl.CharLM(vocab, cell=cell, hidden_size=hidden, embedding_size=emb,
+                               hyper_num_units=n_hh, hyper_embedding_size=n_z))
+    n_x = emb or vocab
+    cell_params = {"lstm": C.lstm_params(n_x, hidden, 2),
+                   "ln-lstm": C.lstm_params(n_x, hidden, 0, layer_norm=True),
+                   "hyperlstm": C.hyperlstm_params(n_x, hidden, n_hh, n_z),
+                   "ln-hyperlstm": C.hyperlstm_params(n_x, hidden, n_hh, n_z, layer_norm=True)}[cell]
+    assert C.char_lm_params(vocab, cell_params, hidden, embedding=emb or None) == count_params(m)

@@ -1,0 +1,87 @@
+"""Keep every notebook's Colab set-up block in step with the repository URL in _config.yml.
+
+    python -m hypernet_lib.tools.colab --check   # exit 1 if a notebook's block is missing or stale
+    python -m hypernet_lib.tools.colab --write   # insert/refresh the block at the top of each
+                                                 # notebook's first code cell (tagged `parameters`)
+
+The URL lives in one place, ``repository.url`` in _config.yml; this tool copies it into the
+notebooks, because a notebook opened in Colab has no checkout to read it from.  The block
+installs hypernet_lib only when it is not importable; ``$HYPERNET_REPO`` overrides the source
+(the tests point it at the local repository).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BEGIN = "# --- set-up for Colab and fresh machines: install hypernet_lib if it is missing ---"
+END = "# --- end of set-up ---"
+
+
+def repository_url(config: Path = ROOT / "_config.yml") -> str:
+    import yaml
+    with open(config) as fh:
+        cfg = yaml.safe_load(fh)
+    try:
+        return cfg["repository"]["url"].rstrip("/")
+    except (KeyError, TypeError):
+        raise SystemExit(f"{config} has no repository.url; set it once there") from None
+
+
+def setup_block(url: str) -> str:
+    return "\n".join([
+        BEGIN,
+        "import importlib.util, os, subprocess, sys",
+        'if importlib.util.find_spec("hypernet_lib") is None:',
+        f'    _source = os.environ.get("HYPERNET_REPO", "git+{url}")',
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", _source], check=True)',
+        END,
+    ])
+
+
+def first_code_cell(nb):
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            return cell
+    raise ValueError("notebook has no code cell")
+
+
+def with_block(source: str, block: str) -> str:
+    if BEGIN in source and END in source:
+        head, rest = source.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        return head + block + tail
+    return block + "\n" + source
+
+
+def main(argv=None) -> int:
+    import nbformat
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--check", action="store_true")
+    g.add_argument("--write", action="store_true")
+    p.add_argument("notebooks", nargs="*", type=Path)
+    args = p.parse_args(argv)
+    block = setup_block(repository_url())
+    stale = []
+    for path in args.notebooks or sorted((ROOT / "book").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        cell = first_code_cell(nb)
+        new = with_block(cell.source, block)
+        if new != cell.source:
+            stale.append(path)
+            if args.write:
+                cell.source = new
+                nbformat.write(nb, path)
+    if args.check and stale:
+        print("notebooks whose set-up block is missing or stale (run --write):", *stale, sep="\n  ")
+        return 1
+    for path in stale:
+        print(f"updated {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
