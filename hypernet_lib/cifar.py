@@ -47,6 +47,7 @@ __all__ = [
     "LayerSpec", "cifar_layer_specs", "VARIANTS", "build_cifar_net", "CifarNet",
     "OrdinaryWeights", "NaiveHeads", "ChunkedHyperWeights", "CompositeWeights",
     "assemble_chunks_slow", "WideResNet", "build_wrn", "SEED002",
+    "make_augment", "to_cifar_shape", "checkpoint_mb", "TrainingTracker", "pca_trajectory",
 ]
 
 #: Seed 002's reported numbers (its CIFAR-100 report), for the comparison tables.
@@ -492,3 +493,124 @@ class WideResNet(nn.Module):
 def build_wrn(depth: int = 40, width: int = 1, hyper: bool = False, num_classes: int = 10) -> WideResNet:
     """``build_wrn(40, 1)`` — 0.563 M in Ha et al.'s Table 2; ``build_wrn(40, 1, hyper=True)`` — 0.097 M."""
     return WideResNet(depth, width, hyper, num_classes)
+
+
+# ----------------------------------------------------------------------------- training helpers
+def make_augment(crop: int = 4, flip: bool = True, rotate: float = 0.0, jitter: float = 0.0,
+                 erase: float = 0.0):
+    """A batched augmentation ``(x, generator) -> x`` for (B, C, H, W) tensors on any device.
+
+    crop: pad-and-crop padding (4 = 36×36 → 32×32, the paper's CIFAR set-up); flip: horizontal flip.
+    The seed's extras, off by default: ``rotate`` (max degrees, one affine warp for the batch),
+    ``jitter`` (brightness/contrast: per-image scale 1±jitter and shift ±jitter, in normalised units),
+    ``erase`` (probability of blanking one random rectangle of up to 1/4 of the image, per image).
+    No Python loop over images.
+    """
+    from .data import random_crop, random_flip
+
+    def augment(x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        b, dev = x.shape[0], x.device
+        rnd = lambda *shape: torch.rand(*shape, generator=generator).to(dev)
+        if crop:
+            x = random_crop(x, crop, generator)
+        if flip:
+            x = random_flip(x, generator)
+        if rotate:
+            a = (rnd(b) * 2 - 1) * math.radians(rotate)
+            cos, sin, zero = torch.cos(a), torch.sin(a), torch.zeros_like(a)
+            theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+            grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+            x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+        if jitter:
+            scale = 1 + (rnd(b, 1, 1, 1) * 2 - 1) * jitter
+            shift = (rnd(b, 1, 1, 1) * 2 - 1) * jitter
+            x = x * scale + shift
+        if erase:
+            h, w = x.shape[-2:]
+            eh, ew = (rnd(b) * h / 2).long() + 1, (rnd(b) * w / 2).long() + 1
+            y0, x0 = (rnd(b) * (h - eh + 1)).long(), (rnd(b) * (w - ew + 1)).long()
+            rows, cols = torch.arange(h, device=dev), torch.arange(w, device=dev)
+            inside = (((rows[None] >= y0[:, None]) & (rows[None] < (y0 + eh)[:, None]))[:, :, None] &
+                      ((cols[None] >= x0[:, None]) & (cols[None] < (x0 + ew)[:, None]))[:, None, :])
+            on = (rnd(b) < erase)[:, None, None]
+            x = x.masked_fill((inside & on)[:, None], 0.0)
+        return x
+
+    return augment
+
+
+def to_cifar_shape(data, size: int = 32, channels: int = 3):
+    """A stand-in with CIFAR's tensor shape: pad (N, 1, 28, 28) images to ``size`` (with the
+    background value) and repeat the channel ``channels`` times.  Returns a new ImageData with
+    ``name``/``source`` saying so.  Used when CIFAR-100 itself is not on disk."""
+    import dataclasses as dc
+
+    fields = {f.name: getattr(data, f.name) for f in dc.fields(data)}
+    for split in ("train", "val", "test"):
+        x = fields[f"x_{split}"]
+        if x.dim() != 4:
+            raise ValueError(f"x_{split} must be (N, C, H, W), got {tuple(x.shape)}")
+        ph, pw = size - x.shape[-2], size - x.shape[-1]
+        if ph < 0 or pw < 0:
+            raise ValueError(f"images of {tuple(x.shape[-2:])} are larger than {size}×{size}")
+        bg = float(data.x_train.amin()) if data.x_train.numel() else 0.0
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=bg)
+        if x.shape[1] != channels:
+            x = x.expand(-1, channels, -1, -1).contiguous() if x.shape[1] == 1 else x
+        fields[f"x_{split}"] = x
+    fields["name"] = f"{data.name} as {channels}×{size}×{size}"
+    fields["source"] = f"{data.source}; padded and channel-repeated stand-in, NOT CIFAR-100"
+    return type(data)(**fields)
+
+
+def checkpoint_mb(module: nn.Module) -> float:
+    """Size in MB (10^6 bytes) of ``torch.save(module.state_dict())``, measured by saving it."""
+    import os
+    import tempfile
+    fd, path = tempfile.mkstemp(suffix=".pt")
+    os.close(fd)
+    try:
+        torch.save(module.state_dict(), path)
+        return os.path.getsize(path) / 1e6
+    finally:
+        os.unlink(path)
+
+
+class TrainingTracker:
+    """A ``fit`` callback that snapshots a :class:`CifarNet` after every epoch (call it once before
+    training for the initial state): all embeddings (flattened and per layer), per-layer z norms, per-layer weight
+    statistics and conv1's kernel."""
+
+    def __init__(self, net: CifarNet):
+        self.net = net
+        self.z, self.z_layers, self.z_norms, self.stats, self.conv1, self.labels = [], [], [], [], [], []
+
+    def snapshot(self, label: str = "init") -> None:
+        self.z.append(self.net.z_flat().cpu().clone())
+        self.z_layers.append({k: v.cpu().clone() for k, v in self.net.z_embeddings().items()})
+        self.z_norms.append(self.net.z_norms())
+        self.stats.append(self.net.weight_stats())
+        self.conv1.append(self.net.conv1_filters().float().cpu().clone())
+        self.labels.append(label)
+
+    def __call__(self, epoch: int, history) -> None:
+        self.snapshot(f"epoch {epoch + 1}")
+
+    def z_drift(self) -> Dict[str, List[float]]:
+        """Per layer, ||z_t - z_0|| / ||z_0|| for every snapshot t (how far training moved the embeddings)."""
+        z0 = self.z_layers[0]
+        return {n: [((zt[n] - z0[n]).norm() / z0[n].norm().clamp_min(1e-12)).item() for zt in self.z_layers]
+                for n in z0}
+
+
+def pca_trajectory(snapshots: Sequence[torch.Tensor], k: int = 2):
+    """Project T snapshots of a flattened embedding vector (each (P,)) onto their top-k principal
+    components.  Returns (coords (T, k), explained variance ratio (k,))."""
+    zs = torch.stack([s.double() for s in snapshots])            # (T, P)
+    if zs.shape[0] < 2 or zs.shape[1] == 0:
+        raise ValueError("a PCA trajectory needs at least two snapshots of a non-empty embedding")
+    zc = zs - zs.mean(0, keepdim=True)
+    u, s, _ = torch.linalg.svd(zc, full_matrices=False)
+    k = min(k, s.numel())
+    var = s ** 2
+    return (u[:, :k] * s[:k]).float(), (var[:k] / var.sum().clamp_min(1e-30)).float()

@@ -586,8 +586,9 @@ class Published:
 
 PTB_VOCAB, PTB_UNITS, PTB_HYPER_UNITS = 50, 1000, 128
 
-#: The paper's CIFAR-10 Table 2 parameter counts (millions); not in :mod:`hypernet_lib.paper` yet.
-WRN40_1_PUBLISHED_M = {"plain": 0.563, "hyper": 0.097}
+#: The paper's CIFAR-10 Table 2 parameter counts (millions), from :mod:`hypernet_lib.paper`.
+WRN40_1_PUBLISHED_M = {"plain": paper.CIFAR10_WRN40_1["params_m_plain"],
+                       "hyper": paper.CIFAR10_WRN40_1["params_m_hyper"]}
 
 PUBLISHED: dict[str, Published] = {p.key: p for p in [
     Published("mnist_hyper_params", "MNIST hypernetwork: Eq. 2 generator + z (ordinary conv2 kernel: 12,544)",

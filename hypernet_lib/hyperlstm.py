@@ -243,12 +243,16 @@ class HyperLSTMLayer(nn.Module):
         if self.training and self.use_recurrent_dropout and self.dropout_keep_prob < 1.0:
             masks = _dropout_masks((T, B, H), self.dropout_keep_prob, self.W_rec)
 
+        # unbind once: indexing xin[t] inside the loop would make autograd allocate a full-size
+        # zero gradient for every step (SelectBackward); UnbindBackward stacks all steps at once.
+        x_main_t, x_hat_t = x_main.unbind(0), x_hat.unbind(0)
+        masks_t = masks.unbind(0) if masks is not None else None
         outs: List[torch.Tensor] = []
         ds: List[torch.Tensor] = []
         for t in range(T):
-            rec = h @ self.W_rec                                   # h_{t-1}·[W_h | Ŵ_h], one matmul
+            rec_main, rec_hat = (h @ self.W_rec).split((4 * H, 4 * Hh), 1)   # h_{t-1}·[W_h | Ŵ_h], one matmul
             # --- hyper cell: an LSTM on x̂_t = [h_{t-1}; x_t]  (§3.2)
-            gh = torch.addmm(x_hat[t] + rec[:, 4 * H:], hh, self.W_hath).view(B, 4, Hh)
+            gh = torch.addmm(x_hat_t[t] + rec_hat, hh, self.W_hath).view(B, 4, Hh)
             if ln:
                 gh = _gate_ln(gh, g_hat, b_hat)
             ih, jh, fh, oh = gh.unbind(1)
@@ -262,16 +266,16 @@ class HyperLSTMLayer(nn.Module):
             z = torch.addmm(b_z, z_src, self.W_z)                  # (B, 12 N_z)
             # --- d_h = W_hz z_h, d_x = W_xz z_x, W_bz z_b for the 4 gates, one bmm
             d = torch.bmm(z.view(B, 12, Nz).transpose(0, 1), self.W_d)   # (12, B, N_h)
-            d_h, d_x, d_b = d[0:4], d[4:8], d[8:12]                 # each (4, B, N_h)
+            d_h, d_x, d_b = d.split(4)                              # each (4, B, N_h)
             # --- y_t = LN(d_h ⊙ W_h h_{t-1} + d_x ⊙ W_x x_t + W_bz z_b + b_0)   (HyperLSTM gate equation)
-            pre = torch.addcmul(d_b + b_0, d_h, rec[:, :4 * H].view(B, 4, H).transpose(0, 1))
-            pre = pre.addcmul_(d_x, x_main[t])
+            pre = torch.addcmul(d_b + b_0, d_h, rec_main.view(B, 4, H).transpose(0, 1))
+            pre = pre.addcmul_(d_x, x_main_t[t])
             if ln:
                 pre = _gate_ln(pre, g_main, b_main)
             i, g, f, o = pre.unbind(0)
             g = torch.tanh(g)
-            if masks is not None:
-                g = g * masks[t]                                   # recurrent dropout on tanh(g)
+            if masks_t is not None:
+                g = g * masks_t[t]                                 # recurrent dropout on tanh(g)
             c = torch.sigmoid(f + FORGET_BIAS) * c + torch.sigmoid(i) * g      # c_t
             c_out = F.layer_norm(c, (H,), self.ln_c_gain, self.ln_c_bias, LN_EPS) if ln else c
             h = torch.sigmoid(o) * torch.tanh(c_out)               # h_t = σ(o)·tanh(LN(c_t))
@@ -330,13 +334,15 @@ class LayerNormLSTMLayer(nn.Module):
         if self.training and self.use_recurrent_dropout and self.dropout_keep_prob < 1.0:
             masks = _dropout_masks((T, B, H), self.dropout_keep_prob, self.W_rec)
         gain, bias = self.ln_gain.view(1, 4, H), self.ln_bias.view(1, 4, H)
+        xin_t = xin.unbind(0)                                      # see HyperLSTMLayer.forward
+        masks_t = masks.unbind(0) if masks is not None else None
         outs = []
         for t in range(T):
-            pre = torch.addmm(xin[t], h, self.W_rec).view(B, 4, H)
+            pre = torch.addmm(xin_t[t], h, self.W_rec).view(B, 4, H)
             i, g, f, o = _gate_ln(pre, gain, bias).unbind(1)
             g = torch.tanh(g)
-            if masks is not None:
-                g = g * masks[t]
+            if masks_t is not None:
+                g = g * masks_t[t]
             c = torch.sigmoid(f + FORGET_BIAS) * c + torch.sigmoid(i) * g
             h = torch.sigmoid(o) * torch.tanh(F.layer_norm(c, (H,), self.ln_c_gain, self.ln_c_bias, LN_EPS))
             outs.append(h)

@@ -188,3 +188,24 @@ def test_cifar100_fixture_end_to_end(tmp_path):
                      schedule="cosine", clip=1.0, augment=aug, max_steps_per_epoch=1)
     assert math.isfinite(hist.train_loss[0]) and 0.0 <= hist.test_acc <= 1.0
     assert not torch.equal(net.source.z.detach(), z0)          # one step moved the chunk embeddings
+
+
+# ------------------------------------------------------------------------------------ helpers
+def test_augment_options_batched_and_seeded():
+    x = torch.randn(8, 3, 32, 32)
+    aug = cifar.make_augment(crop=4, flip=True, rotate=15, jitter=0.2, erase=1.0)
+    a = aug(x, torch.Generator().manual_seed(0))
+    b = aug(x, torch.Generator().manual_seed(0))
+    assert a.shape == x.shape and torch.equal(a, b)
+    erased = cifar.make_augment(crop=0, flip=False, erase=1.0)(x, torch.Generator().manual_seed(1))
+    assert ((erased == 0).all(1).flatten(1).sum(1) > 0).all()          # every image has a blanked patch
+    assert torch.equal(cifar.make_augment(crop=0, flip=False)(x), x)
+
+
+def test_pca_trajectory_and_checkpoint_size():
+    snaps = [torch.tensor([float(t), 2.0 * t, 0.0]) for t in range(5)]  # a straight line
+    coords, ratio = cifar.pca_trajectory(snaps)
+    assert coords.shape == (5, 2) and ratio[0] > 0.999
+    net = build_cifar_net("standard", width=0.25)
+    mb = cifar.checkpoint_mb(net)
+    assert 4 * count_params(net) / 1e6 < mb < 4 * count_params(net) / 1e6 + 0.2   # float32 + a little pickle
