@@ -24,11 +24,17 @@ hyper cell; zero biases; z_h, z_x projections weight 0 and bias 1; z_b projectio
 N(0, 0.01²) and no bias; W_hz, W_xz constant 0.1/N_z, so every d starts at exactly 0.1;
 W_bz = 0 and b_0 = 0.  Layer norm uses ε = 1e-3 and one gain/bias pair per gate.
 
+That initialisation is symmetric in the N_z coordinates of z_h and z_x (equal z entries, equal columns of
+W_hz, W_xz) and every gradient step preserves the symmetry, so after any amount of training
+d_h^y(t) = s(t)·v^y: one fixed direction per gate, scaled by one number per step — N_z acts like 1 for
+d_h and d_x.  ``z_init="random"`` breaks the symmetry (see :class:`HyperLSTMLayer`).
+
 Speed (the time loop is the hot path): every input-side product — W_x x_t of the main cell *and*
 of the hyper cell — is computed for the whole sequence in one matmul (a row gather for one-hot
 input) before the loop; inside the loop one fused matmul h_{t-1}·[W_h | Ŵ_h] serves both cells,
 the 12 z-vectors of a step come from one matmul, and the 12 scaling vectors from one ``bmm``.
-Recurrent-dropout masks are drawn for the whole sequence at once.
+Recurrent-dropout masks are drawn for the whole sequence at once, and the per-step slices of hoisted
+tensors come from one ``unbind`` (indexing ``x[t]`` would make autograd build a full-size gradient per step).
 
 Shapes: sequences are time-major inside the cells, ``(T, B, ·)``; the language model takes
 batch-first ids ``(B, T)``.  Gate order everywhere is (i, g, f, o).
@@ -122,9 +128,16 @@ class HyperLSTMLayer(nn.Module):
         hyper_num_units: N_ĥ, units of the hyper cell (paper: 128).
         hyper_embedding_size: N_z (paper: 4; "Large Embedding": 16).
         use_layer_norm: layer norm in the main *and* the hyper cell (as in Ha's code).
-        use_recurrent_dropout: dropout on tanh(g) of the main cell (Semeniuta et al., 2016).
+        use_recurrent_dropout: dropout on tanh(g) of the main cell (Semeniuta et al., 2016); the hyper
+            cell has none (the default of Ha's code).
         dropout_keep_prob: keep probability of that dropout (paper: 0.9).
         z_from: ``"current"`` (ĥ_t, Ha's code, default) or ``"previous"`` (ĥ_{t-1}, paper's equation).
+        z_init: ``"paper"`` (default): the ĥ -> z_h, z_x weights start at 0, as in the paper and Ha's code.
+            That init is symmetric in the N_z coordinates (equal z's, equal columns of W_hz, W_xz), and
+            gradient descent (Adam included, being elementwise) keeps it so: every z_h, z_x keeps N_z equal
+            entries, each d_h^y(t) stays a fixed vector times one scalar, and N_z acts like 1 for them.
+            ``"random"`` draws those weights from N(0, 0.01²) (like z_b's) to break the symmetry; d
+            then starts within ~1e-3 of 0.1 instead of exactly at it.
 
     Parameters (shapes; gate order i, g, f, o; the hyper cell's 4 gates likewise):
         W_in   (I, 4N_h + 4N_ĥ)   = [W_x | Ŵ_x]: input weights of the main and hyper cell, fused
@@ -141,8 +154,12 @@ class HyperLSTMLayer(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, hyper_num_units: int = 128,
                  hyper_embedding_size: int = 4, use_layer_norm: bool = True,
                  use_recurrent_dropout: bool = False, dropout_keep_prob: float = 0.9,
-                 z_from: str = "current"):
+                 z_from: str = "current", z_init: str = "paper"):
         super().__init__()
+        if z_init not in ("paper", "random"):
+            raise ValueError(f"z_init must be 'paper' (zeros, as published) or 'random' (N(0, 0.01²), breaks the "
+                             f"symmetry of the N_z coordinates), got {z_init!r}")
+        self.z_init = z_init
         for name, v in dict(input_size=input_size, hidden_size=hidden_size, hyper_num_units=hyper_num_units,
                             hyper_embedding_size=hyper_embedding_size).items():
             if not isinstance(v, int) or v <= 0:
@@ -190,7 +207,10 @@ class HyperLSTMLayer(nn.Module):
             if self.b_hat is not None:
                 self.b_hat.zero_()
             W_z = self.W_z.view(Hh, 3, 4, Nz)
-            W_z[:, :2].zero_()                       # z_h, z_x projections: weights 0 ...
+            if self.z_init == "paper":
+                W_z[:, :2].zero_()                   # z_h, z_x projections: weights 0 ...
+            else:
+                W_z[:, :2].normal_(0.0, 0.01)        # (symmetry-breaking variant)
             self.b_z.fill_(1.0)                      # ... and bias 1
             W_z[:, 2].normal_(0.0, 0.01)             # z_b projection: N(0, 0.01²), no bias
             self.W_d[:8].fill_(0.1 / Nz)             # W_hz, W_xz = 0.1/N_z  ->  d = 0.1 at init
@@ -472,14 +492,14 @@ class CharLM(nn.Module):
         embedding_size: 0 for one-hot input (the paper), else a learned embedding of that size.
         dropout: drop probability on the layer inputs (embedding), between layers and before the
             softmax (the paper's input/output dropout, keep 0.9 -> 0.1).
-        hyper_num_units, hyper_embedding_size, use_recurrent_dropout, dropout_keep_prob, z_from:
+        hyper_num_units, hyper_embedding_size, use_recurrent_dropout, dropout_keep_prob, z_from, z_init:
             see :class:`HyperLSTMLayer` (recurrent dropout also works for "ln-lstm").
     """
 
     def __init__(self, vocab_size: int, cell: str = "ln-hyperlstm", hidden_size: int = 256, num_layers: int = 1,
                  embedding_size: int = 0, dropout: float = 0.0, hyper_num_units: int = 128,
                  hyper_embedding_size: int = 4, use_recurrent_dropout: bool = False,
-                 dropout_keep_prob: float = 0.9, z_from: str = "current"):
+                 dropout_keep_prob: float = 0.9, z_from: str = "current", z_init: str = "paper"):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
@@ -496,7 +516,7 @@ class CharLM(nn.Module):
         self.config = dict(vocab_size=vocab_size, cell=cell, hidden_size=hidden_size, num_layers=num_layers,
                            embedding_size=embedding_size, dropout=dropout, hyper_num_units=hyper_num_units,
                            hyper_embedding_size=hyper_embedding_size, use_recurrent_dropout=use_recurrent_dropout,
-                           dropout_keep_prob=dropout_keep_prob, z_from=z_from)
+                           dropout_keep_prob=dropout_keep_prob, z_from=z_from, z_init=z_init)
         self.embedding = nn.Embedding(vocab_size, embedding_size) if embedding_size else None
         layers = []
         for k in range(num_layers):
@@ -509,7 +529,8 @@ class CharLM(nn.Module):
                 layers.append(HyperLSTMLayer(n_in, hidden_size, hyper_num_units, hyper_embedding_size,
                                              use_layer_norm=(cell == "ln-hyperlstm"),
                                              use_recurrent_dropout=use_recurrent_dropout,
-                                             dropout_keep_prob=dropout_keep_prob, z_from=z_from))
+                                             dropout_keep_prob=dropout_keep_prob, z_from=z_from,
+                                             z_init=z_init))
         self.layers = nn.ModuleList(layers)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size, vocab_size)

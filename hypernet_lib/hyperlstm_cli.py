@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep probability of the recurrent dropout (default 0.9)")
     m.add_argument("--z_from", choices=("current", "previous"), default="current",
                    help="z from ĥ_t (Ha's code, default) or ĥ_(t-1) (the paper's equation)")
+    m.add_argument("--z_init", choices=("paper", "random"), default="paper",
+                   help="ĥ -> z_h, z_x weights: zeros as published (keeps the N_z entries of z equal forever) "
+                        "or N(0, 0.01²) to break that symmetry")
     t = tr.add_argument_group("training")
     t.add_argument("--epochs", type=_positive_float, default=1.0, help="passes over the training text (default 1)")
     t.add_argument("--max_steps", type=_positive_int, default=None, help="stop after this many steps")
@@ -208,7 +211,8 @@ def cmd_train(args) -> int:
                           embedding_size=args.embedding_size, dropout=args.dropout,
                           hyper_num_units=args.hyper_num_units, hyper_embedding_size=args.hyper_embedding_size,
                           use_recurrent_dropout=args.use_recurrent_dropout,
-                          dropout_keep_prob=args.dropout_keep_prob, z_from=args.z_from).to(device)
+                          dropout_keep_prob=args.dropout_keep_prob, z_from=args.z_from,
+                          z_init=args.z_init).to(device)
         from hypernet_lib.utils import count_params
         print(f"model: {cell}, {count_params(model):,} parameters, device {device}")
         hist = hl.train_char_lm(model, data, batch_size=args.batch_size, seq_length=args.seq_length, lr=args.lr,

@@ -1,0 +1,189 @@
+"""Forward+backward time per character of the HyperLSTM layer against nn.LSTM of the same hidden size.
+
+    .venv/bin/python benchmarks/bench_hyperlstm.py            # short run (well under a minute on a CPU)
+    .venv/bin/python benchmarks/bench_hyperlstm.py --big      # the paper's PTB sizes (N_h = 1000, B = 128)
+    .venv/bin/python benchmarks/bench_hyperlstm.py --compile --seq 20  # also torch.compile the LN-HyperLSTM
+        # layer; it unrolls the time loop, so compilation takes minutes on a CPU and grows with --seq
+
+Every row is measured in the same run and printed as a ratio to nn.LSTM (cuDNN on a GPU, MKL/oneDNN on a
+CPU), the baseline the issue sets (target: HyperLSTM <= 2x).  Also printed: the machine, the naive
+variant (input-side matmuls inside the time loop, one matmul per gate) to show what hoisting and fusing
+buy, and memory: the bytes of the distinct tensors autograd saves for the backward pass (activations,
+measured the same way on any device; this is what grows with batch × sequence length) and, on CUDA, the
+peak allocated memory of a forward+backward pass.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, ".")
+from hypernet_lib import hyperlstm as hl  # noqa: E402
+
+
+class NaiveHyperLSTM(torch.nn.Module):
+    """The same model written the direct way: per step and per gate, every matmul inside the loop."""
+
+    def __init__(self, layer: hl.HyperLSTMLayer):
+        super().__init__()
+        self.l = layer
+
+    def forward(self, x):
+        l = self.l  # noqa: E741
+        H, Hh, Nz = l.hidden_size, l.hyper_num_units, l.n_z
+        T, B = x.shape[:2]
+        h, c, hh, hc = l.initial_state(B, x.device)
+        W_z, b_z, W_d = l.W_z.view(Hh, 3, 4, Nz), l.b_z.view(2, 4, Nz), l.W_d.view(3, 4, Nz, H)
+        outs = []
+        for t in range(T):
+            xt = x[t]
+            a = []
+            for k in range(4):
+                v = (xt @ l.W_in[:, 4 * H + k * Hh:4 * H + (k + 1) * Hh] + h @ l.W_rec[:, 4 * H + k * Hh:4 * H + (k + 1) * Hh]
+                     + hh @ l.W_hath[:, k * Hh:(k + 1) * Hh])
+                a.append(F.layer_norm(v, (Hh,), l.ln_hat_gain[k], l.ln_hat_bias[k], hl.LN_EPS))
+            hc = torch.sigmoid(a[2] + 1) * hc + torch.sigmoid(a[0]) * torch.tanh(a[1])
+            hh = torch.sigmoid(a[3]) * torch.tanh(F.layer_norm(hc, (Hh,), l.ln_hat_c_gain, l.ln_hat_c_bias, hl.LN_EPS))
+            ys = []
+            for k in range(4):
+                d_h = (hh @ W_z[:, 0, k] + b_z[0, k]) @ W_d[0, k]
+                d_x = (hh @ W_z[:, 1, k] + b_z[1, k]) @ W_d[1, k]
+                bb = (hh @ W_z[:, 2, k]) @ W_d[2, k] + l.b_0[k * H:(k + 1) * H]
+                y = d_h * (h @ l.W_rec[:, k * H:(k + 1) * H]) + d_x * (xt @ l.W_in[:, k * H:(k + 1) * H]) + bb
+                ys.append(F.layer_norm(y, (H,), l.ln_gain[k], l.ln_bias[k], hl.LN_EPS))
+            c = torch.sigmoid(ys[2] + 1) * c + torch.sigmoid(ys[0]) * torch.tanh(ys[1])
+            h = torch.sigmoid(ys[3]) * torch.tanh(F.layer_norm(c, (H,), l.ln_c_gain, l.ln_c_bias, hl.LN_EPS))
+            outs.append(h)
+        return torch.stack(outs), None
+
+
+def machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}), torch {torch.__version__}"
+    return (f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+            f"torch {torch.__version__}")
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def saved_bytes(fn, x) -> int:
+    """Bytes of the distinct storages autograd saves for backward during one forward pass."""
+    seen = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        seen[st.data_ptr()] = st.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn(x)[0]
+    del out
+    return sum(seen.values())
+
+
+def fwd_bwd_seconds(fn, x, w, device) -> float:
+    t0 = time.perf_counter()
+    (fn(x)[0] * w).sum().backward()
+    sync(device)
+    return time.perf_counter() - t0
+
+
+def measure(rows, x, device, repeats: int, warmup: int = 1):
+    """Median forward+backward seconds per model.  The models take turns (round robin) in every repeat,
+    so a load change on a shared machine hits all of them alike and the ratios stay meaningful."""
+    ws = {}
+    for name, fn in rows:
+        out = fn(x)[0]
+        ws[name] = torch.randn_like(out)
+        for _ in range(warmup):
+            fwd_bwd_seconds(fn, x, ws[name], device)
+    times = {name: [] for name, _ in rows}
+    for _ in range(repeats):
+        for name, fn in rows:
+            times[name].append(fwd_bwd_seconds(fn, x, ws[name], device))
+    return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+
+
+def cuda_peak_mib(fn, x, device) -> float:
+    if device.type != "cuda":
+        return float("nan")
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    fn(x)[0].sum().backward()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--big", action="store_true", help="paper sizes: N_h=1000, N_ĥ=128, B=128, T=100, V=50")
+    p.add_argument("--hidden", type=int, default=None, help="N_h (default 256; --big: 1000)")
+    p.add_argument("--hyper", type=int, default=None, help="N_ĥ (default 64; --big: 128)")
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--seq", type=int, default=None)
+    p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile(HyperLSTM layer)")
+    p.add_argument("--naive", action="store_true", help="also time the naive per-gate loop (slow)")
+    p.add_argument("--device", default=None)
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    device = torch.device(a.device) if a.device else (torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
+    big = a.big
+    H = a.hidden or (1000 if big else 256)
+    B = a.batch or (128 if big else 32)
+    T = a.seq or (100 if big else 50)
+    reps = a.repeats or (3 if big else 7)
+    V, Nz = 50, 4
+    Hh = a.hyper or (128 if big else 64)
+    torch.manual_seed(0)
+    print(f"machine: {machine(device)}")
+    print(f"sizes: N_h={H}, N_ĥ={Hh}, N_z={Nz}, batch={B}, seq={T}, one-hot input over V={V}; "
+          f"median of {reps} forward+backward passes, models measured in turn")
+    x = torch.randint(0, V, (T, B), device=device)
+    x1h = F.one_hot(x, V).float()
+    chars = T * B
+    rows = []
+    lstm = hl.TorchLSTMLayer(V, H).to(device)
+    rows.append(("nn.LSTM (baseline)", lambda inp: lstm(x1h)))
+    ln_lstm = hl.LayerNormLSTMLayer(V, H).to(device)
+    rows.append(("LN-LSTM (ours)", lambda inp: ln_lstm(inp)))
+    hyper = hl.HyperLSTMLayer(V, H, Hh, Nz, use_layer_norm=False).to(device)
+    rows.append(("HyperLSTM (ours)", lambda inp: hyper(inp)))
+    ln_hyper = hl.HyperLSTMLayer(V, H, Hh, Nz, use_layer_norm=True).to(device)
+    rows.append(("LN-HyperLSTM (ours)", lambda inp: ln_hyper(inp)))
+    if a.naive:
+        naive = NaiveHyperLSTM(ln_hyper)
+        rows.append(("LN-HyperLSTM naive loop", lambda inp: naive(x1h)))
+    if a.compile:
+        try:
+            compiled = torch.compile(ln_hyper)
+            t0 = time.perf_counter()
+            (compiled(x)[0]).sum().backward()
+            sync(device)
+            print(f"torch.compile: first call (compilation) {time.perf_counter() - t0:.1f} s")
+            rows.append(("LN-HyperLSTM torch.compile", lambda inp: compiled(inp)))
+        except Exception as e:  # noqa: BLE001 - report and go on
+            print(f"torch.compile unavailable here: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
+    med = measure(rows, x, device, reps)
+    base = med[rows[0][0]]
+    print(f"{'model':28s} {'µs/char':>9s} {'ratio':>7s} {'saved MiB':>10s} {'CUDA peak MiB':>14s}")
+    for name, fn in rows:
+        us = med[name] / chars * 1e6
+        print(f"{name:28s} {us:9.2f} {med[name] / base:6.2f}x {saved_bytes(fn, x) / 2**20:10.1f} "
+              f"{cuda_peak_mib(fn, x, device):14.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
