@@ -154,3 +154,13 @@ def test_page_weight_under_5_mb(chapter):
         if not src.startswith(("data:", "http")):
             total += (page.parent / src).resolve().stat().st_size
     assert total < 5_000_000, f"{chapter} weighs {total / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_page_has_a_colab_launch_button(chapter):
+    from hypernet_lib.tools.colab import repository_url
+    page = HTML / "book" / f"{chapter}.html"
+    if not page.exists():
+        pytest.fail(f"{page} is missing: build the book first (`make book`)")
+    repo = repository_url().split("github.com/", 1)[1]
+    assert f"colab.research.google.com/github/{repo}/blob/main/book/{chapter}.ipynb" in page.read_text()
