@@ -221,18 +221,21 @@ class ChunkedHyperWeights(WeightSource):
         self.z = nn.Parameter(torch.randn(self.n_chunks, g.n_z))   # z_c ~ N(0, 1): hyperfan-in assumes it
         chunk_fan_in = g.n_in * g.f * g.f
         self.scale = {s.name: math.sqrt(chunk_fan_in / s.fan_in) for s in self.specs}
+        # the same constants, one per chunk, so they are applied by one broadcast multiply
+        self.register_buffer("chunk_scale", torch.cat(
+            [torch.full((self.counts[s.name],), self.scale[s.name]) for s in self.specs]), persistent=False)
 
     def chunks(self) -> torch.Tensor:
         """All chunks at once: g(Z) -> (n_chunks, n_out, n_in, f, f). One batched op (Eq. 2)."""
         return self.generator(self.z)
 
     def forward(self) -> Dict[str, torch.Tensor]:
-        k = self.chunks()
-        out = {}
-        for s in self.specs:     # a loop over the (≤ 8) layers, not over chunks: each is a view + reshape
-            o, n = self.offsets[s.name], self.counts[s.name]
-            out[s.name] = _assemble(s, k[o:o + n], self.grids[s.name]) * self.scale[s.name]
-        return out
+        k = self.chunks() * self.chunk_scale.view(-1, 1, 1, 1, 1).to(self.z.dtype)   # s_j per chunk
+        # split (not slicing): its backward is one concatenation instead of a zero-filled
+        # full-size gradient per layer
+        parts = torch.split(k, [self.counts[s.name] for s in self.specs])
+        # a loop over the (≤ 8) layers, not over chunks: each is one reshape (+ crop)
+        return {s.name: _assemble(s, p, self.grids[s.name]) for s, p in zip(self.specs, parts)}
 
     def z_embeddings(self) -> Dict[str, torch.Tensor]:
         z = self.z.detach()
