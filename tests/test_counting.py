@@ -346,11 +346,12 @@ def test_generation_memory_of_cifar_nets():
     weights_bytes = 4 * count_params(std.source)
     assert C.generation_memory(std, lambda m: m.source())["generated_bytes"] == 0
     mem = C.generation_memory(chunked, lambda m: m.source())
-    # the same weights exist, however made; a layer that is a view of the tensor of all chunks
-    # (conv1, cropped from one chunk) keeps that whole tensor alive, so at most one extra copy of it
+    # the same weights exist, however made; layers cropped from chunks (conv1, the FC edges) are views
+    # that keep their uncropped storage alive, so generation holds between the weights' size and two
+    # copies of all chunks (the tensor of chunks, and the assembled, rescaled layers)
     g = chunked.source.generator
     all_chunks = 4 * chunked.source.n_chunks * g.n_out * g.n_in * g.f * g.f
-    assert weights_bytes <= mem["generated_bytes"] <= weights_bytes + all_chunks
+    assert weights_bytes <= mem["generated_bytes"] <= 2 * all_chunks
     assert mem["param_bytes"] == 4 * count_params(chunked) < 4 * count_params(std)
 
 
