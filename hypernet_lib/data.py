@@ -511,8 +511,20 @@ def load_cifar100(device=None, val_size: int = 5000, root=None, download: bool =
         xte, yte = _read_cifar_batch(folder / "test")
         return xtr, ytr, xte, yte
     arrays = _load_cached(folder.parent, "cifar100", build) if folder.parent == roots[0] else build()
-    return _split_and_normalise("CIFAR-100", f"{folder}", *arrays, val_size=min(val_size, len(arrays[1]) // 2),
+    fixture = _is_fixture(folder / "meta")
+    name = "CIFAR-100 fixture" if fixture else "CIFAR-100"
+    source = f"synthetic images in CIFAR-100's format (write_cifar100_fixture), {folder}" if fixture else f"{folder}"
+    return _split_and_normalise(name, source, *arrays, val_size=min(val_size, len(arrays[1]) // 2),
                                 num_classes=100, device=device)
+
+
+def _is_fixture(meta: Path) -> bool:
+    """True for a folder written by :func:`write_cifar100_fixture` (its small ``meta`` file says so)."""
+    try:
+        with open(meta, "rb") as fh:
+            return bool(pickle.load(fh, encoding="bytes").get(b"fixture", False))
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        return False
 
 
 def write_cifar100_fixture(root: os.PathLike | str, n_train: int = 200, n_test: int = 100, seed: int = 0,
@@ -536,7 +548,7 @@ def write_cifar100_fixture(root: os.PathLike | str, n_train: int = 200, n_test: 
         with open(folder / split, "wb") as fh:
             pickle.dump(d, fh, protocol=2)
     with open(folder / "meta", "wb") as fh:
-        pickle.dump({b"fine_label_names": [f"class_{i}".encode() for i in range(100)],
+        pickle.dump({b"fixture": True, b"fine_label_names": [f"class_{i}".encode() for i in range(100)],
                      b"coarse_label_names": [f"super_{i}".encode() for i in range(20)]}, fh, protocol=2)
     if not archive:
         return folder

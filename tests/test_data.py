@@ -86,6 +86,7 @@ def test_cifar100_fixture_loads(data_root):
     D.write_cifar100_fixture(data_root, n_train=60, n_test=20)
     data = D.load_cifar100(download=False, val_size=10)
     assert data.x_train.shape == (50, 3, 32, 32) and data.num_classes == 100
+    assert data.name == "CIFAR-100 fixture" and "synthetic" in data.describe()     # never passed off as real
     assert data.x_test.shape == (20, 3, 32, 32)
 
 
