@@ -42,6 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .static import HyperConvGenerator, kernel_from_tiles
+from .utils import checkpoint_bytes
 
 __all__ = [
     "LayerSpec", "cifar_layer_specs", "VARIANTS", "build_cifar_net", "CifarNet",
@@ -568,15 +569,7 @@ def to_cifar_shape(data, size: int = 32, channels: int = 3):
 
 def checkpoint_mb(module: nn.Module) -> float:
     """Size in MB (10^6 bytes) of ``torch.save(module.state_dict())``, measured by saving it."""
-    import os
-    import tempfile
-    fd, path = tempfile.mkstemp(suffix=".pt")
-    os.close(fd)
-    try:
-        torch.save(module.state_dict(), path)
-        return os.path.getsize(path) / 1e6
-    finally:
-        os.unlink(path)
+    return checkpoint_bytes(module) / 1e6
 
 
 class TrainingTracker:

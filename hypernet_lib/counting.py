@@ -35,8 +35,6 @@ modules in ``tests/test_counting.py``.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional, Sequence
 
@@ -47,7 +45,7 @@ import torch.nn as nn
 from . import paper
 from .cifar import SEED002
 from .static import HyperConvGenerator, TiledConvEmbeddings, MNISTHyperNet
-from .utils import count_params
+from .utils import checkpoint_bytes, count_params
 
 __all__ = [
     # (a) ordinary layers
@@ -726,17 +724,6 @@ def generation_memory(module: nn.Module, fn: Optional[Callable[[nn.Module], obje
         res["cuda_peak_bytes"] = torch.cuda.max_memory_allocated(dev) - base + res["param_bytes"]
     del out, outs
     return res
-
-
-def checkpoint_bytes(module: nn.Module, directory: Optional[str] = None) -> int:
-    """Size on disk of ``torch.save(module.state_dict())``, measured by saving to a temp file."""
-    fd, path = tempfile.mkstemp(suffix=".pt", dir=directory)
-    os.close(fd)
-    try:
-        torch.save(module.state_dict(), path)
-        return os.path.getsize(path)
-    finally:
-        os.remove(path)
 
 
 def memory_disk_table(modules: dict[str, nn.Module],

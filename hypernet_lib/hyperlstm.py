@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -55,6 +54,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .train import atomic_save
 
 __all__ = [
     "HyperLSTMLayer", "LayerNormLSTMLayer", "TorchLSTMLayer", "CharLM", "Vocab", "CharData",
@@ -752,23 +753,9 @@ def scaling_vectors(model: CharLM, vocab: Vocab, text: str, layer: int = 0) -> D
 # ---------------------------------------------------------------------------------------------
 # Checkpoints (atomic) carrying the vocabulary
 # ---------------------------------------------------------------------------------------------
-def _atomic_save(obj, path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pt")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_lm(path: str, model: CharLM, vocab: Vocab, **extra) -> None:
     """Write model config, weights and vocabulary (and ``extra`` picklable-by-weights_only data)."""
-    _atomic_save({"format": CHECKPOINT_FORMAT, "config": dict(model.config), "vocab": vocab.chars,
+    atomic_save({"format": CHECKPOINT_FORMAT, "config": dict(model.config), "vocab": vocab.chars,
                   "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}, path)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 __all__ = ["SCALES", "get_scale", "by_scale", "get_device", "seed_everything", "run_banner",
-           "count_params"]
+           "count_params", "checkpoint_bytes"]
 
 #: The three scales a notebook can run at (env var ``HYPERNET_SCALE``).
 #: smoke: seconds per notebook, for CI; cpu: minutes on a laptop, real data; full: the paper's scale.
@@ -88,3 +88,15 @@ def count_params(module_or_params) -> int:
     """Number of scalars in a module's parameters (or in an iterable of tensors)."""
     params = module_or_params.parameters() if hasattr(module_or_params, "parameters") else module_or_params
     return sum(p.numel() for p in params)
+
+
+def checkpoint_bytes(module, directory: Optional[str] = None) -> int:
+    """Size on disk of ``torch.save(module.state_dict())``, measured by saving to a temporary file."""
+    import tempfile
+    fd, path = tempfile.mkstemp(suffix=".pt", dir=directory)
+    os.close(fd)
+    try:
+        torch.save(module.state_dict(), path)
+        return os.path.getsize(path)
+    finally:
+        os.remove(path)
