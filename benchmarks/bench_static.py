@@ -7,7 +7,6 @@ almost nothing extra: target ratio <= 1.05 on the CPU.  Steps of the two nets ar
 so that both see the same machine load; the median over steps is reported.
 """
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 from hypernet_lib.static import MNISTConvNet, MNISTHyperNet  # noqa: E402
+from hypernet_lib.utils import device_name  # noqa: E402
 
 
 def main(argv=None):
@@ -53,10 +53,11 @@ def main(argv=None):
             times[name].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         nets["hypernetwork"].conv2_kernel()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
         gen_times.append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"machine: {platform.machine()} {platform.processor()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device {dev}")
+    print(f"machine: {device_name(dev)}, torch {torch.__version__}")
     print(f"batch {args.batch}, median of {args.steps} interleaved train steps (forward + backward + Adam):")
     for k, v in med.items():
         print(f"  {k:13s} {1000 * v:8.2f} ms/step")

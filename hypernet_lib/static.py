@@ -21,6 +21,7 @@ Names follow the paper: ``z``, ``N_z`` (``n_z``), ``d``, ``N_in``, ``N_out``, ``
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Optional
 
@@ -307,9 +308,11 @@ class FilterExplorer:
 
         from .plotting import filter_mosaic
 
-        self.model, self.vmax = model, vmax
-        self.z_trained = model.z.detach().clone()
-        self.z_other = z_other.detach().clone()
+        # a private CPU copy of the trained generator: the sliders never depend on where the model lives
+        self.generator = copy.deepcopy(model.generator).cpu().eval()
+        self.vmax = vmax
+        self.z_trained = model.z.detach().cpu().clone()
+        self.z_other = z_other.detach().cpu().clone()
         self._mosaic = filter_mosaic
         self.fig = Figure(figsize=(4.6, 4.6))          # not managed by pyplot: never shown twice
         self.ax = self.fig.add_subplot()
@@ -333,7 +336,7 @@ class FilterExplorer:
 
     def kernel(self, z: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return self.model.generator(z)
+            return self.generator(z.cpu())
 
     def _z_from_sliders(self) -> torch.Tensor:
         return torch.tensor([s.value for s in self.z_sliders], dtype=self.z_trained.dtype)

@@ -168,7 +168,7 @@ def fit(model: nn.Module, data: ImageData, *, epochs: int, batch_size: int, lr: 
 
     * early stopping: with ``patience``, stop after that many epochs without a better validation
       accuracy; the best weights are restored at the end either way, and the test split is
-      evaluated with them.
+      evaluated with them.  Without a validation split the last epoch's weights are kept.
     * ``schedule='cosine'`` anneals the learning rate per step over the whole run.
     * ``clip`` clips the global gradient norm.  ``amp`` turns on bf16 autocast on CUDA.
     * ``checkpoint``: written atomically after every epoch; if the file exists, training resumes
@@ -177,6 +177,10 @@ def fit(model: nn.Module, data: ImageData, *, epochs: int, batch_size: int, lr: 
     """
     if epochs < 0 or batch_size <= 0:
         raise ValueError(f"epochs must be >= 0 and batch_size > 0 (got {epochs}, {batch_size})")
+    has_val = len(data.y_val) > 0
+    if not has_val and patience is not None:
+        raise ValueError("early stopping (patience) needs a validation split, but data.y_val is empty; "
+                         "load the data with val_size > 0 or pass patience=None")
     device = data.x_train.device
     if next(model.parameters()).device != device:
         model.to(device)
@@ -247,7 +251,7 @@ def fit(model: nn.Module, data: ImageData, *, epochs: int, batch_size: int, lr: 
         history.lr.append(opt.param_groups[0]["lr"])
         history.epoch_time.append(time.perf_counter() - t0)
         best_so_far = max(history.val_acc[:-1], default=-1.0)
-        if history.val_acc[-1] > best_so_far or best_state is None:
+        if not has_val or history.val_acc[-1] > best_so_far or best_state is None:   # no val: keep the latest
             history.best_epoch = epoch
             best_state = copy.deepcopy(model.state_dict())
             bad_epochs = 0

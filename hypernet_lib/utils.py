@@ -9,7 +9,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-__all__ = ["SCALES", "get_scale", "by_scale", "get_device", "seed_everything", "run_banner",
+__all__ = ["SCALES", "get_scale", "by_scale", "get_device", "device_name", "seed_everything", "run_banner",
            "count_params", "checkpoint_bytes"]
 
 #: The three scales a notebook can run at (env var ``HYPERNET_SCALE``).

@@ -321,3 +321,14 @@ def test_weights_can_differ_where_the_main_net_does_not_look():
     out = main(x.expand(3, 20, 4), thetas)
     assert weight_spread(thetas) > 0.1
     assert output_spread(out) == 0.0
+
+
+def test_task_hypernet_seed_fixes_every_initial_weight():
+    from hypernet_lib.conditional import MainMLP, TaskHyperNet
+    main = MainMLP((784, 32, 10))
+    torch.manual_seed(1); a = TaskHyperNet(main, n_tasks=3, seed=5)
+    torch.manual_seed(2); b = TaskHyperNet(main, n_tasks=3, seed=5)
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(p, q), name
+    c = TaskHyperNet(main, n_tasks=3, seed=6)
+    assert not torch.equal(a.body[0].weight, c.body[0].weight)

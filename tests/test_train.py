@@ -108,3 +108,13 @@ def test_bad_arguments():
 def test_history_round_trip():
     h = History(train_loss=[1.0], val_acc=[0.5], test_acc=0.9)
     assert History.from_dict(h.to_dict()) == h and h.test_error == pytest.approx(10.0)
+
+
+def test_without_a_validation_split_the_last_weights_are_kept():
+    d = toy_data()
+    d.x_val, d.y_val = d.x_val[:0], d.y_val[:0]
+    torch.manual_seed(0); m = toy_model()
+    h = fit(m, d, epochs=3, batch_size=16, lr=1e-2)
+    assert h.best_epoch == 2
+    with pytest.raises(ValueError, match="needs a validation split"):
+        fit(toy_model(), d, epochs=3, batch_size=16, lr=1e-2, patience=1)

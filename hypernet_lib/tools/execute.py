@@ -4,7 +4,7 @@
 
 Each executed notebook gets ``metadata.hypernet`` = {scale, code_sha256, executed, torch,
 python}.  ``code_sha256`` hashes the source of its code cells, so a test can tell when code
-changed after the outputs were made (see tests/test_notebooks_fresh.py).
+changed after the outputs were made (see tests/test_notebooks.py).
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import platform
 import sys
 import time
 from pathlib import Path
+
+from hypernet_lib.utils import SCALES
 
 BOOK = Path(__file__).resolve().parents[2] / "book"
 
@@ -58,7 +60,7 @@ def execute(path: Path, scale: str, timeout: int = 3600) -> float:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("notebooks", nargs="*", type=Path, help="notebooks to execute (default: every chapter)")
-    p.add_argument("--scale", default=os.environ.get("HYPERNET_SCALE", "cpu"), choices=("smoke", "cpu", "full"))
+    p.add_argument("--scale", default=os.environ.get("HYPERNET_SCALE", "cpu"), choices=SCALES)
     args = p.parse_args(argv)
     paths = args.notebooks or chapter_notebooks()
     for path in paths:

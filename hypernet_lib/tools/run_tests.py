@@ -7,7 +7,6 @@ installed).  Exits non-zero if any stage fails; prints a summary line per stage.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
