@@ -55,6 +55,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .train import make_optimizer
+from .utils import check_positive_ints
+
 __all__ = [
     "IMPLS", "INITS",
     "hyperfan_variance",
@@ -76,12 +79,6 @@ INITS = ("naive", "hyperfan_in", "hyperfan_out")
 def _check_choice(name: str, value, choices) -> None:
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(str, choices))}")
-
-
-def _check_positive(**kwargs) -> None:
-    for name, value in kwargs.items():
-        if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 # --------------------------------------------------------------------------------------
@@ -185,7 +182,7 @@ class PerSampleLinear(nn.Module):
     def __init__(self, in_features: int, out_features: int, n_z: int, d: int = 32,
                  init: str = "hyperfan_in", gain: float = 2.0, cond_var: float = 1.0):
         super().__init__()
-        _check_positive(in_features=in_features, out_features=out_features, n_z=n_z, d=d)
+        check_positive_ints(in_features=in_features, out_features=out_features, n_z=n_z, d=d)
         self.in_features, self.out_features, self.n_z, self.d = in_features, out_features, n_z, d
         self.gain, self.cond_var = gain, cond_var
         self.hidden = nn.Linear(n_z, d)
@@ -417,7 +414,7 @@ class TaskHyperNet(_TaskModel):
                  chunk_size: Optional[int] = 1024, n_c: int = 8, init: str = "hyperfan_in",
                  gain: float = 2.0, emb_std: float = 1.0, seed: int = 0):
         super().__init__()
-        _check_positive(n_tasks=n_tasks, n_z=n_z, n_c=n_c)
+        check_positive_ints(n_tasks=n_tasks, n_z=n_z, n_c=n_c)
         if not hidden:
             raise ValueError("hidden must list at least one hidden layer width, e.g. (64,)")
         _check_choice("init", init, INITS)
@@ -427,7 +424,7 @@ class TaskHyperNet(_TaskModel):
         self.chunked = chunk_size is not None
         self.task_emb = nn.Parameter(torch.randn(n_tasks, n_z, generator=g) * emb_std)
         if self.chunked:
-            _check_positive(chunk_size=chunk_size)
+            check_positive_ints(chunk_size=chunk_size)
             self.chunk_size, self.n_c = chunk_size, n_c
             owner, index = [], []                              # owner tensor of each chunk; where values go
             for t, numel in enumerate(main.numels):
@@ -521,7 +518,7 @@ class PermutedTasks:
 
     def __init__(self, data, n_tasks: int, seed: int = 0, n_train: Optional[int] = None,
                  n_test: Optional[int] = None):
-        _check_positive(n_tasks=n_tasks)
+        check_positive_ints(n_tasks=n_tasks)
         self.name = getattr(data, "name", "images")
         self.describe_data = data.describe() if hasattr(data, "describe") else self.name
         self.n_tasks = n_tasks
@@ -571,8 +568,7 @@ def _optimizer(params, lr: float, weight_decay: float = 0.0, optimizer: str = "a
     """``"adam"``: weight_decay is an L2 term added to the gradient (coupled);
     ``"adamw"``: decoupled decay, θ ← θ − lr·λ·θ each step."""
     _check_choice("optimizer", optimizer, ("adam", "adamw"))
-    cls = torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=lr, weight_decay=weight_decay)
+    return make_optimizer(optimizer, params, lr, weight_decay)
 
 
 def train_multitask(model: _TaskModel, tasks: PermutedTasks, *, steps: int, batch_size: int = 64,

@@ -45,7 +45,7 @@ import torch.nn as nn
 from . import paper
 from .cifar import SEED002
 from .static import HyperConvGenerator, TiledConvEmbeddings, MNISTHyperNet
-from .utils import checkpoint_bytes, count_params
+from .utils import check_positive_ints, checkpoint_bytes, count_params
 
 __all__ = [
     # (a) ordinary layers
@@ -69,37 +69,31 @@ __all__ = [
 ]
 
 
-def _pos(**kwargs) -> None:
-    for name, v in kwargs.items():
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-
-
 # ---------------------------------------------------------------------------------------------
 # (a) ordinary weights
 # ---------------------------------------------------------------------------------------------
 
 def conv2d_params(n_in: int, n_out: int, f: int, bias: bool = True) -> int:
     """``nn.Conv2d(n_in, n_out, f)``: N_out·N_in·f·f weights (+ N_out biases)."""
-    _pos(n_in=n_in, n_out=n_out, f=f)
+    check_positive_ints(n_in=n_in, n_out=n_out, f=f)
     return n_out * n_in * f * f + (n_out if bias else 0)
 
 
 def linear_params(n_in: int, n_out: int, bias: bool = True) -> int:
     """``nn.Linear(n_in, n_out)``: N_out·N_in weights (+ N_out biases)."""
-    _pos(n_in=n_in, n_out=n_out)
+    check_positive_ints(n_in=n_in, n_out=n_out)
     return n_out * n_in + (n_out if bias else 0)
 
 
 def batchnorm_params(c: int) -> int:
     """``nn.BatchNorm2d(c)``: a scale and a shift per channel (running stats are buffers)."""
-    _pos(c=c)
+    check_positive_ints(c=c)
     return 2 * c
 
 
 def layernorm_params(n: int, affine: bool = True) -> int:
     """``nn.LayerNorm(n)``: gain and bias per feature."""
-    _pos(n=n)
+    check_positive_ints(n=n)
     return 2 * n if affine else 0
 
 
@@ -114,7 +108,7 @@ def linear_head_params(n_z: int, n_weights: int, bias: bool = True, with_z: bool
     input dimension of z*, plus one more for its bias: at N_z = 16 that is 17 copies.
     This is seed 002's "17× parameter explosion": it is built into the construction.
     """
-    _pos(n_z=n_z, n_weights=n_weights)
+    check_positive_ints(n_z=n_z, n_weights=n_weights)
     return (n_z + (1 if bias else 0)) * n_weights + (n_z if with_z else 0)
 
 
@@ -131,7 +125,7 @@ def ha_generator_params(n_z: int, n_in: int, n_out: int, f: int, d: Optional[int
     ``d`` defaults to N_z, as in the paper.
     """
     d = n_z if d is None else d
-    _pos(n_z=n_z, n_in=n_in, n_out=n_out, f=f, d=d)
+    check_positive_ints(n_z=n_z, n_in=n_in, n_out=n_out, f=f, d=d)
     if n_layers < 0:
         raise ValueError(f"n_layers must be >= 0, got {n_layers}")
     return (n_z * n_layers                 # z^1..z^D
@@ -145,7 +139,7 @@ def ha_generator_params(n_z: int, n_in: int, n_out: int, f: int, d: Optional[int
 
 def num_tiles(out_channels: int, in_channels: int, n_out: int = 16, n_in: int = 16) -> int:
     """Tiles of n_out×n_in needed for an out_channels×in_channels kernel (32→64 with 16×16: 8)."""
-    _pos(out_channels=out_channels, in_channels=in_channels, n_out=n_out, n_in=n_in)
+    check_positive_ints(out_channels=out_channels, in_channels=in_channels, n_out=n_out, n_in=n_in)
     if out_channels % n_out or in_channels % n_in:
         raise ValueError(f"a {in_channels}->{out_channels} kernel cannot be tiled by {n_in}->{n_out} "
                          "basic kernels; channel counts must be multiples of the basic kernel's")
@@ -173,7 +167,7 @@ def lstm_params(n_x: int, n_h: int, n_biases: int = 1, layer_norm: bool = False)
     (Ha's TensorFlow cells), 0 when a layer norm's bias takes its place.
     ``layer_norm`` adds a gain and bias per gate (4·2·N_h) and for the cell state (2·N_h).
     """
-    _pos(n_x=n_x, n_h=n_h)
+    check_positive_ints(n_x=n_x, n_h=n_h)
     if n_biases not in (0, 1, 2):
         raise ValueError(f"n_biases must be 0, 1 or 2, got {n_biases!r}")
     n = 4 * (n_h * n_x + n_h * n_h + n_biases * n_h)
@@ -193,7 +187,7 @@ def hyperlstm_params(n_x: int, n_h: int, n_hh: int = 128, n_z: int = 4, layer_no
     - main weights W_h^y, W_x^y: 4·(N_h·N_h + N_h·N_x);
     - ``layer_norm``: LN per main gate and on the cell state (4·2·N_h + 2·N_h).
     """
-    _pos(n_x=n_x, n_h=n_h, n_hh=n_hh, n_z=n_z)
+    check_positive_ints(n_x=n_x, n_h=n_h, n_hh=n_hh, n_z=n_z)
     hyper_cell = lstm_params(n_h + n_x, n_hh, n_biases=0 if layer_norm else 1, layer_norm=layer_norm)
     z_proj = 4 * (2 * (n_hh * n_z + n_z) + n_hh * n_z)        # ĥ -> z_h, z_x (with bias), z_b (none)
     scale_proj = 4 * (3 * n_z * n_h + n_h)                    # W_hz, W_xz, W_bz and b_0
@@ -207,7 +201,7 @@ def char_lm_params(vocab: int, cell_params: int, n_h: int, embedding: Optional[i
 
     The paper feeds characters one-hot (``embedding=None``): no embedding table.
     """
-    _pos(vocab=vocab, n_h=n_h)
+    check_positive_ints(vocab=vocab, n_h=n_h)
     emb = 0 if embedding is None else vocab * embedding
     return emb + cell_params + linear_params(n_h, vocab)
 
@@ -342,7 +336,7 @@ def scheme_params(scheme: str, n_in: int, n_out: int, f: int = 3, n_z: int = 4,
     ``chunk`` is the tile size of ``"tiled"`` (N_in and N_out must be multiples of it).
     """
     _check_scheme(scheme)
-    _pos(n_in=n_in, n_out=n_out, f=f, n_z=n_z, n_layers=n_layers)
+    check_positive_ints(n_in=n_in, n_out=n_out, f=f, n_z=n_z, n_layers=n_layers)
     if scheme == "ordinary":
         return n_layers * n_out * n_in * f * f
     if scheme == "linear_head":
@@ -512,7 +506,7 @@ class SchemeStack(nn.Module):
                  d: Optional[int] = None, n_layers: int = 1, chunk: int = 16):
         super().__init__()
         _check_scheme(scheme)
-        _pos(n_in=n_in, n_out=n_out, f=f, n_z=n_z, n_layers=n_layers)
+        check_positive_ints(n_in=n_in, n_out=n_out, f=f, n_z=n_z, n_layers=n_layers)
         self.scheme, self.shape, self.n_layers = scheme, (n_out, n_in, f, f), n_layers
         if scheme == "ordinary":
             self.weight = nn.Parameter(torch.randn(n_layers, n_out, n_in, f, f) * math.sqrt(2 / (n_in * f * f)))

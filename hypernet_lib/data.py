@@ -275,22 +275,17 @@ class ImageData:
     def device(self) -> torch.device:
         return self.x_train.device
 
+    _TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+
     def to(self, device) -> "ImageData":
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        for k, v in fields.items():
-            if isinstance(v, torch.Tensor):
-                fields[k] = v.to(device)
-        return ImageData(**fields)
+        return dataclasses.replace(self, **{k: getattr(self, k).to(device) for k in self._TENSORS})
 
     def subset(self, n_train: Optional[int] = None, n_val: Optional[int] = None,
                n_test: Optional[int] = None) -> "ImageData":
         """The first n examples of each split (splits were shuffled once at load)."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
-            if n is not None:
-                fields[f"x_{split}"] = fields[f"x_{split}"][:n]
-                fields[f"y_{split}"] = fields[f"y_{split}"][:n]
-        return ImageData(**fields)
+        sizes = {"train": n_train, "val": n_val, "test": n_test}
+        return dataclasses.replace(self, **{f"{xy}_{split}": getattr(self, f"{xy}_{split}")[:n]
+                                            for split, n in sizes.items() if n is not None for xy in "xy"})
 
 
 def _split_and_normalise(name: str, source: str, x_trainval: np.ndarray, y_trainval: np.ndarray,

@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .utils import check_positive_ints
+
 __all__ = [
     "HyperConvGenerator",
     "TiledConvEmbeddings",
@@ -41,12 +43,6 @@ __all__ = [
 ]
 
 _INITS = ("hyperfan", "ha")
-
-
-def _check_positive(**kwargs):
-    for name, value in kwargs.items():
-        if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 class HyperConvGenerator(nn.Module):
@@ -77,7 +73,7 @@ class HyperConvGenerator(nn.Module):
                  init: str = "hyperfan"):
         super().__init__()
         d = n_z if d is None else d
-        _check_positive(f=f, n_in=n_in, n_out=n_out, n_z=n_z, d=d)
+        check_positive_ints(f=f, n_in=n_in, n_out=n_out, n_z=n_z, d=d)
         if init not in _INITS:
             raise ValueError(f"unknown init {init!r}; choose one of {_INITS}")
         self.f, self.n_in, self.n_out, self.n_z, self.d = f, n_in, n_out, n_z, d

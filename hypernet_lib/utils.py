@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 __all__ = ["SCALES", "get_scale", "by_scale", "get_device", "device_name", "seed_everything", "run_banner",
-           "count_params", "checkpoint_bytes"]
+           "count_params", "checkpoint_bytes", "check_positive_ints"]
 
 #: The three scales a notebook can run at (env var ``HYPERNET_SCALE``).
 #: smoke: seconds per notebook, for CI; cpu: minutes on a laptop, real data; full: the paper's scale.
@@ -82,6 +82,13 @@ def run_banner(scale: str, data: str, device: torch.device) -> str:
     line = f"scale={scale} | data={data} | device={device_name(device)} | torch {torch.__version__}"
     print(line)
     return line
+
+
+def check_positive_ints(**values) -> None:
+    """Raise a ValueError naming the first argument that is not a positive integer (bools are not)."""
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
 
 
 def count_params(module_or_params) -> int:
