@@ -646,7 +646,7 @@ def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_le
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     hist = LMHistory()
     best_state, bad_evals, state = None, 0, None
-    run_loss, run_n, t0 = 0.0, 0, time.perf_counter()
+    run_loss, run_n, t0 = torch.zeros((), device=streams.device), 0, time.perf_counter()   # summed on the device
     model.train()
     bar = _maybe_tqdm(range(total_steps), progress, "train", total=total_steps)
     for step in bar:
@@ -662,7 +662,7 @@ def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_le
         if clip:
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
-        run_loss += loss.item()
+        run_loss += loss.detach()                                  # no host sync per step
         run_n += 1
         last = step + 1 == total_steps
         if (step + 1) % eval_every == 0 or last:
@@ -670,11 +670,11 @@ def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_le
                                max_chars=val_chars)
             hist.step.append(step + 1)
             hist.chars.append((step + 1) * batch_size * seq_length)
-            hist.train_bpc.append(run_loss / run_n / LN2)
+            hist.train_bpc.append(run_loss.item() / run_n / LN2)
             hist.val_bpc.append(val)
             hist.lr.append(opt.param_groups[0]["lr"])
             hist.seconds.append(time.perf_counter() - t0)
-            run_loss, run_n = 0.0, 0
+            run_loss, run_n = torch.zeros_like(run_loss), 0
             if val < hist.best_val_bpc:
                 hist.best_val_bpc, hist.best_step, bad_evals = val, step + 1, 0
                 if keep_best:
