@@ -349,9 +349,10 @@ class CifarNet(nn.Module):
         src = self.source
         return src.kind_of(name) if isinstance(src, CompositeWeights) else src.kind
 
-    def weight_stats(self) -> List[dict]:
-        """Per layer: shape, source kind, mean, std, Kaiming std sqrt(2/fan_in), std / Kaiming std."""
-        rows, weights = [], self.generated_weights()
+    def weight_stats(self, weights: Optional[Dict[str, torch.Tensor]] = None) -> List[dict]:
+        """Per layer: shape, source kind, mean, std, Kaiming std sqrt(2/fan_in), std / Kaiming std.
+        ``weights``: the output of :meth:`generated_weights`, if it is at hand already."""
+        rows, weights = [], self.generated_weights() if weights is None else weights
         for s in self.specs:
             name, w = s.name, weights[s.name].float()
             std = w.std().item()
@@ -364,24 +365,19 @@ class CifarNet(nn.Module):
         """Per generated layer, its embedding(s) (detached); empty for the standard net."""
         return self.source.z_embeddings()
 
-    def z_norms(self) -> Dict[str, float]:
+    def z_norms(self, zs: Optional[Dict[str, torch.Tensor]] = None) -> Dict[str, float]:
         """Mean L2 norm of each layer's embeddings (one z for naive heads, many chunks for chunked)."""
-        return {n: z.reshape(-1, z.shape[-1]).norm(dim=-1).mean().item() for n, z in self.z_embeddings().items()}
+        zs = self.z_embeddings() if zs is None else zs
+        return {n: z.reshape(-1, z.shape[-1]).norm(dim=-1).mean().item() for n, z in zs.items()}
 
-    def z_flat(self) -> torch.Tensor:
+    def z_flat(self, zs: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
         """All embeddings concatenated into one vector (for PCA trajectories over training)."""
-        zs = list(self.z_embeddings().values())
+        zs = list((self.z_embeddings() if zs is None else zs).values())
         return torch.cat([z.reshape(-1) for z in zs]) if zs else torch.zeros(0)
 
     def conv1_filters(self) -> torch.Tensor:
         """conv1's kernel (64, 3, 3, 3) as the forward pass uses it (generated or ordinary)."""
         return self.generated_weights()["conv1"]
-
-    def param_breakdown(self) -> Dict[str, int]:
-        """Parameter counts: weight source (generators, heads, z or ordinary weights), biases, batch norm."""
-        count = lambda m: sum(p.numel() for p in m.parameters())
-        return {"weight_source": count(self.source), "biases": count(self.biases), "batch_norm": count(self.bns),
-                "total": count(self)}
 
 
 def build_cifar_net(variant: str, num_classes: int = 100, width: float = 1.0, in_channels: int = 3,
@@ -582,11 +578,12 @@ class TrainingTracker:
         self.z, self.z_layers, self.z_norms, self.stats, self.conv1, self.labels = [], [], [], [], [], []
 
     def snapshot(self, label: str = "init") -> None:
-        self.z.append(self.net.z_flat().cpu().clone())
-        self.z_layers.append({k: v.cpu().clone() for k, v in self.net.z_embeddings().items()})
-        self.z_norms.append(self.net.z_norms())
-        self.stats.append(self.net.weight_stats())
-        self.conv1.append(self.net.conv1_filters().float().cpu().clone())
+        zs, weights = self.net.z_embeddings(), self.net.generated_weights()     # each computed once
+        self.z.append(self.net.z_flat(zs).cpu().clone())
+        self.z_layers.append({k: v.cpu().clone() for k, v in zs.items()})
+        self.z_norms.append(self.net.z_norms(zs))
+        self.stats.append(self.net.weight_stats(weights))
+        self.conv1.append(weights["conv1"].float().cpu().clone())
         self.labels.append(label)
 
     def __call__(self, epoch: int, history) -> None:
