@@ -9,11 +9,11 @@ the speed-up of each batched implementation over the Python loop (measured in th
 from __future__ import annotations
 
 import argparse
-import platform
 
 import torch
 
 from hypernet_lib.conditional import IMPLS, time_per_sample_impls
+from hypernet_lib.utils import machine_line
 
 
 def main() -> None:
@@ -25,8 +25,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"machine: {platform.platform()} | {platform.processor() or platform.machine()} | "
-          f"{torch.get_num_threads()} torch threads | torch {torch.__version__} | device: cpu")
+    print(f"machine: {machine_line()}")
     configs = [dict(batch=args.batch, in_features=64, out_features=32)]
     if args.big:
         configs += [dict(batch=1024, in_features=64, out_features=32),

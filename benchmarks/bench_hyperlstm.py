@@ -15,7 +15,6 @@ peak allocated memory of a forward+backward pass.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, ".")
 from hypernet_lib import hyperlstm as hl  # noqa: E402
+from hypernet_lib.utils import machine_line  # noqa: E402
 
 
 class NaiveHyperLSTM(torch.nn.Module):
@@ -63,10 +63,7 @@ class NaiveHyperLSTM(torch.nn.Module):
 
 
 def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}), torch {torch.__version__}"
-    return (f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-            f"torch {torch.__version__}")
+    return machine_line(device)
 
 
 def sync(device):

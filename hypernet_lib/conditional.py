@@ -46,7 +46,6 @@ Names: z / e (condition, task embedding), N_z (``n_z``), d / d_k (hypernet hidde
 from __future__ import annotations
 
 import math
-import platform
 import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
@@ -56,7 +55,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .train import make_optimizer
-from .utils import check_positive_ints
+from .utils import check_positive_ints, machine_line
 
 __all__ = [
     "IMPLS", "INITS",
@@ -266,8 +265,7 @@ def time_per_sample_impls(batch: int = 256, in_features: int = 64, out_features:
     out = dict(times)
     for impl in IMPLS:
         out[f"ratio_{impl}"] = times["loop"] / times[impl]
-    out["machine"] = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-                      f"torch {torch.__version__}")
+    out["machine"] = machine_line()
     return out
 
 

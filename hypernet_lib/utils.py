@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 __all__ = ["SCALES", "get_scale", "by_scale", "get_device", "device_name", "seed_everything", "run_banner",
-           "count_params", "checkpoint_bytes", "check_positive_ints"]
+           "count_params", "checkpoint_bytes", "check_positive_ints", "machine_line"]
 
 #: The three scales a notebook can run at (env var ``HYPERNET_SCALE``).
 #: smoke: seconds per notebook, for CI; cpu: minutes on a laptop, real data; full: the paper's scale.
@@ -75,6 +75,12 @@ def device_name(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     return str(device)
+
+
+def machine_line(device: Optional[torch.device] = None) -> str:
+    """The machine a measurement ran on, for benchmark output: device, threads, torch, OS."""
+    device = device if device is not None else torch.device("cpu")
+    return f"{device_name(device)}, torch {torch.__version__}, {platform.platform()}"
 
 
 def run_banner(scale: str, data: str, device: torch.device) -> str:
