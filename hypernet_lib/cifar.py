@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .static import HyperConvGenerator, kernel_from_tiles
+from .static import HyperConvGenerator, kernel_from_tiles, tile_grid
 from .utils import checkpoint_bytes
 
 __all__ = [
@@ -415,9 +415,7 @@ class _TiledKernels(nn.Module):
         self.generator = HyperConvGenerator(f, tile, tile, n_z, d)
         self.grids = []
         for out_c, in_c in shapes:
-            if out_c % tile or in_c % tile:
-                raise ValueError(f"a {in_c}->{out_c} kernel cannot be tiled by {tile}×{tile} chunks")
-            self.grids.append((out_c // tile, in_c // tile))
+            self.grids.append(tile_grid(out_c, in_c, tile, tile))
         self.n_chunks = sum(r * c for r, c in self.grids)
         self.z = nn.Parameter(torch.randn(self.n_chunks, n_z))
 

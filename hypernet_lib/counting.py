@@ -44,7 +44,7 @@ import torch.nn as nn
 
 from . import paper
 from .cifar import SEED002
-from .static import HyperConvGenerator, TiledConvEmbeddings, MNISTHyperNet
+from .static import HyperConvGenerator, MNISTHyperNet, TiledConvEmbeddings, tile_grid
 from .utils import check_positive_ints, checkpoint_bytes, count_params
 
 __all__ = [
@@ -139,11 +139,8 @@ def ha_generator_params(n_z: int, n_in: int, n_out: int, f: int, d: Optional[int
 
 def num_tiles(out_channels: int, in_channels: int, n_out: int = 16, n_in: int = 16) -> int:
     """Tiles of n_out×n_in needed for an out_channels×in_channels kernel (32→64 with 16×16: 8)."""
-    check_positive_ints(out_channels=out_channels, in_channels=in_channels, n_out=n_out, n_in=n_in)
-    if out_channels % n_out or in_channels % n_in:
-        raise ValueError(f"a {in_channels}->{out_channels} kernel cannot be tiled by {n_in}->{n_out} "
-                         "basic kernels; channel counts must be multiples of the basic kernel's")
-    return (out_channels // n_out) * (in_channels // n_in)
+    rows, cols = tile_grid(out_channels, in_channels, n_out, n_in)
+    return rows * cols
 
 
 def tiled_params(kernel_shapes: Iterable[tuple[int, int]], n_z: int, f: int = 3,

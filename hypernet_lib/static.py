@@ -34,6 +34,7 @@ from .utils import check_positive_ints
 __all__ = [
     "HyperConvGenerator",
     "TiledConvEmbeddings",
+    "tile_grid",
     "kernel_from_tiles",
     "StaticHyperConv2d",
     "MNISTConvNet",
@@ -133,6 +134,16 @@ def direct_eq2(z, w_in, b_in, w_out, b_out, f: int, n_out: int) -> torch.Tensor:
     return torch.stack(slices, dim=1)
 
 
+def tile_grid(out_channels: int, in_channels: int, n_out: int, n_in: int) -> tuple[int, int]:
+    """(R, C): how many n_out×n_in basic kernels tile an out_channels×in_channels kernel."""
+    check_positive_ints(out_channels=out_channels, in_channels=in_channels, n_out=n_out, n_in=n_in)
+    if out_channels % n_out or in_channels % n_in:
+        raise ValueError(
+            f"a {in_channels}->{out_channels} kernel cannot be tiled by {n_in}->{n_out} basic kernels; "
+            "channel counts must be multiples of the basic kernel's")
+    return out_channels // n_out, in_channels // n_in
+
+
 def kernel_from_tiles(tiles: torch.Tensor) -> torch.Tensor:
     """Assemble a large kernel from a grid of basic kernels (paper §3.1, ResNets).
 
@@ -155,11 +166,7 @@ class TiledConvEmbeddings(nn.Module):
     def __init__(self, out_channels: int, in_channels: int, n_out: int, n_in: int, n_z: int,
                  std: float = 1.0):
         super().__init__()
-        if out_channels % n_out or in_channels % n_in:
-            raise ValueError(
-                f"a {in_channels}->{out_channels} kernel cannot be tiled by {n_in}->{n_out} basic kernels; "
-                "channel counts must be multiples of the basic kernel's")
-        self.grid = (out_channels // n_out, in_channels // n_in)
+        self.grid = tile_grid(out_channels, in_channels, n_out, n_in)
         self.z = nn.Parameter(torch.randn(*self.grid, n_z) * std)
 
     def forward(self, generator: HyperConvGenerator) -> torch.Tensor:
