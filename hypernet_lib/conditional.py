@@ -591,10 +591,11 @@ def train_multitask(model: _TaskModel, tasks: PermutedTasks, *, steps: int, batc
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        hist["loss"].append(loss.item())
+        hist["loss"].append(loss.detach())                               # no host sync per step
         if eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps):
             hist["eval_step"].append(step + 1)
             hist["eval_acc"].append(task_accuracy(model, tasks))
+    hist["loss"] = torch.stack(hist["loss"]).tolist() if hist["loss"] else []
     return hist
 
 
@@ -682,16 +683,18 @@ def train_continual(model: _TaskModel, tasks: PermutedTasks, *, steps_per_task: 
             if targets is not None:
                 reg = output_regularizer(model, targets, range(t))
                 total = loss + beta * reg
-                res.reg.append(reg.item())
+                res.reg.append(reg.detach())
             opt.zero_grad(set_to_none=True)
             total.backward()
             if isinstance(model, TaskHyperNet) and model.task_emb.grad is not None:
                 model.task_emb.grad[:t] = 0                    # earlier embeddings stay as they were
                 model.task_emb.grad[t + 1:] = 0
             opt.step()
-            res.loss.append(loss.item())
+            res.loss.append(loss.detach())                     # no host sync per step
         accs = task_accuracy(model, tasks, range(t + 1))
         res.acc.append(accs + [float("nan")] * (tasks.n_tasks - t - 1))
+    res.loss = torch.stack(res.loss).tolist() if res.loss else []
+    res.reg = torch.stack(res.reg).tolist() if res.reg else []
     return res
 
 
