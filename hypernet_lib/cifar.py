@@ -48,7 +48,8 @@ __all__ = [
     "LayerSpec", "cifar_layer_specs", "VARIANTS", "build_cifar_net", "CifarNet",
     "OrdinaryWeights", "NaiveHeads", "ChunkedHyperWeights", "CompositeWeights",
     "assemble_chunks_slow", "WideResNet", "build_wrn", "SEED002",
-    "make_augment", "to_cifar_shape", "checkpoint_mb", "TrainingTracker", "pca_trajectory",
+    "make_augment", "to_cifar_shape", "load_cifar100_or_standin", "checkpoint_mb", "TrainingTracker",
+    "pca_trajectory",
 ]
 
 #: Seed 002's reported numbers (its CIFAR-100 report), for the comparison tables.
@@ -560,6 +561,33 @@ def to_cifar_shape(data, size: int = 32, channels: int = 3):
     fields["source"] = f"{data.source}; padded and channel-repeated stand-in, NOT CIFAR-100"
     return type(data)(**fields)
 
+
+
+def load_cifar100_or_standin(scale: str, val_size: int = 5000):
+    """The data of the CIFAR-100 chapter, and which kind it is: ``(ImageData, kind)``.
+
+    * ``smoke``: a small file in CIFAR-100's exact pickle format, written on the spot ("fixture");
+    * otherwise the real CIFAR-100 (45k / 5k / 10k), downloaded if needed ("cifar100");
+    * at ``cpu`` scale, when CIFAR-100 cannot be had offline, a REAL but different data set with
+      CIFAR's tensor shape, Fashion-MNIST padded to 3×32×32 ("stand-in"), saying so when it does.
+      At ``full`` scale the missing data is an error: a full run must not silently change data set.
+    """
+    import tempfile
+
+    from . import data as hd
+
+    if scale == "smoke":
+        root = tempfile.mkdtemp(prefix="cifar100-fixture-")
+        hd.write_cifar100_fixture(root, n_train=256, n_test=64, seed=0)
+        return hd.load_cifar100(root=root, download=False, val_size=64), "fixture"
+    try:
+        return hd.load_cifar100(download=True, val_size=val_size), "cifar100"
+    except hd.DataUnavailable as exc:
+        if scale == "full":
+            raise
+        print("CIFAR-100 is not available here:", str(exc).splitlines()[0])
+        print("-> using a REAL but different data set as a stand-in, with CIFAR's tensor shape.")
+        return to_cifar_shape(hd.load_fashion_mnist(val_size=val_size)), "stand-in"
 
 def checkpoint_mb(module: nn.Module) -> float:
     """Size in MB (10^6 bytes) of ``torch.save(module.state_dict())``, measured by saving it."""

@@ -209,3 +209,25 @@ def test_pca_trajectory_and_checkpoint_size():
     net = build_cifar_net("standard", width=0.25)
     mb = cifar.checkpoint_mb(net)
     assert 4 * count_params(net) / 1e6 < mb < 4 * count_params(net) / 1e6 + 0.2   # float32 + a little pickle
+
+
+def test_chapter_data_choice_is_honest(data_root, monkeypatch):
+    """smoke: the synthetic fixture; cpu offline: a labelled stand-in; full offline: an error."""
+    import socket
+    from pathlib import Path
+
+    from hypernet_lib import data as hd
+    from hypernet_lib.cifar import load_cifar100_or_standin
+    data, kind = load_cifar100_or_standin("smoke")
+    assert kind == "fixture" and "synthetic" in data.describe() and data.num_classes == 100
+    with socket.socket() as s:                            # CIFAR-100's server, unreachable
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setitem(hd.SOURCES, "cifar100", hd.Source("cifar-100-python.tar.gz",
+                                                          (f"http://127.0.0.1:{port}/c.tar.gz",), md5="0" * 32))
+    with pytest.raises(hd.DataUnavailable):
+        load_cifar100_or_standin("full")
+    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    data, kind = load_cifar100_or_standin("cpu")
+    assert kind == "stand-in" and "NOT CIFAR-100" in data.describe() and data.x_train.shape[1:] == (3, 32, 32)
