@@ -544,23 +544,21 @@ def to_cifar_shape(data, size: int = 32, channels: int = 3):
     ``name``/``source`` saying so.  Used when CIFAR-100 itself is not on disk."""
     import dataclasses as dc
 
-    fields = {f.name: getattr(data, f.name) for f in dc.fields(data)}
+    bg = float(data.x_train.amin()) if data.x_train.numel() else 0.0     # the background value
+    images = {}
     for split in ("train", "val", "test"):
-        x = fields[f"x_{split}"]
+        x = getattr(data, f"x_{split}")
         if x.dim() != 4:
             raise ValueError(f"x_{split} must be (N, C, H, W), got {tuple(x.shape)}")
         ph, pw = size - x.shape[-2], size - x.shape[-1]
         if ph < 0 or pw < 0:
             raise ValueError(f"images of {tuple(x.shape[-2:])} are larger than {size}×{size}")
-        bg = float(data.x_train.amin()) if data.x_train.numel() else 0.0
         x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=bg)
         if x.shape[1] != channels:
             x = x.expand(-1, channels, -1, -1).contiguous() if x.shape[1] == 1 else x
-        fields[f"x_{split}"] = x
-    fields["name"] = f"{data.name} as {channels}×{size}×{size}"
-    fields["source"] = f"{data.source}; padded and channel-repeated stand-in, NOT CIFAR-100"
-    return type(data)(**fields)
-
+        images[f"x_{split}"] = x
+    return dc.replace(data, **images, name=f"{data.name} as {channels}×{size}×{size}",
+                      source=f"{data.source}; padded and channel-repeated stand-in, NOT CIFAR-100")
 
 
 def load_cifar100_or_standin(scale: str, val_size: int = 5000):

@@ -498,10 +498,6 @@ class TaskHyperNet(_TaskModel):
     def thetas(self, task_ids) -> torch.Tensor:
         return self.generate(self.task_emb[self._ids(task_ids)])
 
-    def shared_parameters(self) -> list[nn.Parameter]:
-        """Θ without the task embeddings (what the output regulariser protects)."""
-        return [p for n, p in self.named_parameters() if n != "task_emb"]
-
 
 # --------------------------------------------------------------------------------------
 # Data: permuted MNIST tasks
@@ -639,7 +635,7 @@ class ContinualResult:
     @property
     def forgetting(self) -> list[float]:
         """Drop from 'just learned' to 'at the end', per task (the last task has 0)."""
-        return [self.acc[i][i] - self.acc[-1][i] for i in range(len(self.acc))]
+        return [just - self.acc[-1][i] for i, just in enumerate(self.just_learned)]
 
     @property
     def mean_final(self) -> float:

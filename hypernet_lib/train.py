@@ -11,7 +11,6 @@ import copy
 import dataclasses
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -21,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import ImageData, batch_indices
+from .utils import atomic_save
 
 __all__ = ["History", "fit", "evaluate", "atomic_save", "save_checkpoint", "load_checkpoint",
            "make_optimizer"]
@@ -29,26 +29,6 @@ __all__ = ["History", "fit", "evaluate", "atomic_save", "save_checkpoint", "load
 # ---------------------------------------------------------------------------------------------
 # Checkpoints
 # ---------------------------------------------------------------------------------------------
-def atomic_save(obj, path: os.PathLike | str) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over ``path``.
-
-    A crash mid-write leaves the previous checkpoint intact; a reader never sees half a file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 save_checkpoint = atomic_save
 
 

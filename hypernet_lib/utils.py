@@ -4,13 +4,15 @@ from __future__ import annotations
 import os
 import platform
 import random
+import tempfile
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import torch
 
 __all__ = ["SCALES", "get_scale", "by_scale", "get_device", "device_name", "seed_everything", "run_banner",
-           "count_params", "checkpoint_bytes", "check_positive_ints", "machine_line"]
+           "count_params", "checkpoint_bytes", "check_positive_ints", "machine_line", "atomic_save"]
 
 #: The three scales a notebook can run at (env var ``HYPERNET_SCALE``).
 #: smoke: seconds per notebook, for CI; cpu: minutes on a laptop, real data; full: the paper's scale.
@@ -105,7 +107,6 @@ def count_params(module_or_params) -> int:
 
 def checkpoint_bytes(module, directory: Optional[str] = None) -> int:
     """Size on disk of ``torch.save(module.state_dict())``, measured by saving to a temporary file."""
-    import tempfile
     fd, path = tempfile.mkstemp(suffix=".pt", dir=directory)
     os.close(fd)
     try:
@@ -113,3 +114,23 @@ def checkpoint_bytes(module, directory: Optional[str] = None) -> int:
         return os.path.getsize(path)
     finally:
         os.remove(path)
+
+
+def atomic_save(obj, path: os.PathLike | str) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over ``path``.
+
+    A crash mid-write leaves the previous checkpoint intact; a reader never sees half a file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
