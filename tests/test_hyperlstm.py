@@ -165,6 +165,116 @@ def test_ln_lstm_matches_reference():
 
 
 # ---------------------------------------------------------------------------------------------
+# The fast path (hyperlstm_fast: hand-written backward) against the autograd reference
+# ---------------------------------------------------------------------------------------------
+def _fast_and_reference(layer, x, state, extra_inputs=()):
+    """Values and gradients (of outputs, final state) of forward (fast) and forward_reference."""
+    results = []
+    for fast in (True, False):
+        layer.fast = fast
+        torch.manual_seed(1)                                   # same recurrent-dropout masks
+        out, new_state = layer(x, state)
+        torch.manual_seed(2)
+        w = torch.randn_like(out)
+        ws = [torch.randn_like(s) for s in new_state]
+        loss = (out * w).sum() + sum((s * v).sum() for s, v in zip(new_state, ws))
+        inputs = list(layer.parameters()) + list(state) + list(extra_inputs)
+        results.append((out, new_state, torch.autograd.grad(loss, inputs)))
+    layer.fast = True
+    return results
+
+
+@pytest.mark.parametrize("ln", [True, False])
+@pytest.mark.parametrize("z_from", ["current", "previous"])
+@pytest.mark.parametrize("dropout", [False, True])
+@pytest.mark.parametrize("ids", [False, True])
+def test_fast_path_equals_reference_values_and_gradients(ln, z_from, dropout, ids):
+    torch.manual_seed(0)
+    layer = hl.HyperLSTMLayer(7, 6, 5, 3, use_layer_norm=ln, z_from=z_from, use_recurrent_dropout=dropout,
+                              dropout_keep_prob=0.7).double()
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x = torch.randint(0, 7, (6, 3)) if ids else torch.randn(6, 3, 7, dtype=torch.float64, requires_grad=True)
+    state = tuple((0.5 * torch.randn(3, n, dtype=torch.float64)).requires_grad_() for n in (6, 6, 5, 5))
+    (o1, s1, g1), (o2, s2, g2) = _fast_and_reference(layer, x, state, () if ids else (x,))
+    torch.testing.assert_close(o1, o2, rtol=1e-12, atol=1e-12)
+    for a, b in zip(s1, s2):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    names = [n for n, _ in layer.named_parameters()] + ["h0", "c0", "ĥ0", "ĉ0"] + ([] if ids else ["x"])
+    for name, a, b in zip(names, g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=f"gradient of {name}")
+
+
+def test_fast_path_with_one_step_sequences():
+    layer = _perturbed_layer(True, "previous")
+    x = torch.randn(1, 2, 7, dtype=torch.float64, requires_grad=True)
+    state = tuple(torch.randn(2, n, dtype=torch.float64, requires_grad=True) for n in (6, 6, 5, 5))
+    (o1, s1, g1), (o2, s2, g2) = _fast_and_reference(layer, x, state, (x,))
+    torch.testing.assert_close(o1, o2)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b)
+
+
+def test_fast_path_in_a_two_layer_model_and_float32():
+    """Layer 2 takes layer 1's output, so the fast path's input gradient is exercised; float32 agrees with
+    the reference to round-off."""
+    torch.manual_seed(0)
+    m = hl.CharLM(11, cell="ln-hyperlstm", hidden_size=16, num_layers=2, hyper_num_units=8, embedding_size=5)
+    ids = torch.randint(0, 11, (4, 9))
+    grads = []
+    for fast in (True, False):
+        for layer in m.layers:
+            layer.fast = fast
+        logits, _ = m(ids)
+        loss = F.cross_entropy(logits.reshape(-1, 11), ids.reshape(-1))
+        grads.append((logits, torch.autograd.grad(loss, list(m.parameters()))))
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-5, atol=1e-6)
+    for (name, _), a, b in zip(m.named_parameters(), grads[0][1], grads[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=f"gradient of {name}")
+
+
+def test_fast_path_scaling_vectors_and_no_grad_forward_equal_reference():
+    layer = _perturbed_layer(True, "current")
+    x = torch.randn(5, 2, 7, dtype=torch.float64)
+    with torch.no_grad():
+        out, state, d = layer(x, return_d=True)                      # fast path (no graph needed)
+        layer.fast = False
+        out_r, state_r, d_r = layer(x, return_d=True)
+    for k in ("d_h", "d_x", "b_z"):
+        torch.testing.assert_close(d[k], d_r[k], rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(out, out_r, rtol=1e-12, atol=1e-14)
+
+
+def test_fast_path_refuses_a_second_backward_and_in_place_edits():
+    layer = _perturbed_layer(True, "current")
+    x = torch.randn(4, 2, 7, dtype=torch.float64)
+    out, _ = layer(x)
+    out.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="ran twice.*layer.fast = False"):
+        out.sum().backward()
+    out, _ = layer(x)
+    out.mul_(2.0)                                                    # backward reads h_t from out
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
+def test_fast_path_workspace_is_reused_and_released():
+    from hypernet_lib import hyperlstm_fast
+    layer = _perturbed_layer(False, "previous")
+    x = torch.randn(5, 3, 7, dtype=torch.float64)
+    hyperlstm_fast.release_workspace()
+    first = layer(x)[0]
+    first.sum().backward()
+    assert hyperlstm_fast._WORKSPACE.nbytes() > 0                    # buffers kept for the next call
+    layer.zero_grad()
+    again = layer(x)[0]                                              # reused buffers: identical results
+    again.sum().backward()
+    torch.testing.assert_close(first, again, rtol=0, atol=0)
+    assert hyperlstm_fast.release_workspace() > 0 and hyperlstm_fast._WORKSPACE.nbytes() == 0
+
+
+# ---------------------------------------------------------------------------------------------
 # Initialisation
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("ln", [True, False])
