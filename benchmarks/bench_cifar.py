@@ -17,9 +17,7 @@ as the batch grows: quote it at the batch you train with.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -27,26 +25,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hypernet_lib.cifar import VARIANTS, build_cifar_net  # noqa: E402
-from hypernet_lib.utils import count_params, device_name, get_device  # noqa: E402
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn, device, warmup: int, reps: int) -> float:
-    """Median seconds of fn() over ``reps`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from hypernet_lib.utils import count_params, device_name, get_device, time_interleaved  # noqa: E402
 
 
 def bench_variant(variant, width, batch, device, amp, warmup, reps):
@@ -81,9 +60,8 @@ def bench_variant(variant, width, batch, device, amp, warmup, reps):
         torch.autograd.backward([w[n] for n in names], [grads[n].to(w[n].dtype) for n in names])
         net.zero_grad(set_to_none=True)
 
-    t_step = timed(step, device, warmup, reps)
-    t_gen = timed(generate, device, warmup, reps)
-    return {"variant": variant, "params": count_params(net), "step_s": t_step, "gen_s": t_gen}
+    t = time_interleaved({"step": step, "gen": generate}, repeats=reps, warmup=warmup, device=device)
+    return {"variant": variant, "params": count_params(net), "step_s": t["step"], "gen_s": t["gen"]}
 
 
 def main(argv=None):

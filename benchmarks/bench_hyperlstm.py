@@ -2,15 +2,17 @@
 
     .venv/bin/python benchmarks/bench_hyperlstm.py            # short run (well under a minute on a CPU)
     .venv/bin/python benchmarks/bench_hyperlstm.py --big      # the paper's PTB sizes (N_h = 1000, B = 128)
-    .venv/bin/python benchmarks/bench_hyperlstm.py --compile --seq 20  # also torch.compile the LN-HyperLSTM
-        # layer; it unrolls the time loop, so compilation takes minutes on a CPU and grows with --seq
+    .venv/bin/python benchmarks/bench_hyperlstm.py --compile --seq 20  # also torch.compile the autograd loop;
+        # it unrolls the time loop, so compilation takes minutes on a CPU and grows with --seq
 
-Every row is measured in the same run and printed as a ratio to nn.LSTM (cuDNN on a GPU, MKL/oneDNN on a
-CPU), the baseline the issue sets (target: HyperLSTM <= 2x).  Also printed: the machine, the naive
-variant (input-side matmuls inside the time loop, one matmul per gate) to show what hoisting and fusing
-buy, and memory: the bytes of the distinct tensors autograd saves for the backward pass (activations,
-measured the same way on any device; this is what grows with batch × sequence length) and, on CUDA, the
-peak allocated memory of a forward+backward pass.
+Every row is measured in the same run, the models taking turns, and printed as a ratio to nn.LSTM (cuDNN
+on a GPU, MKL/oneDNN on a CPU), the baseline the issue sets (target: HyperLSTM <= 2x).  Rows: our
+LN-LSTM; HyperLSTM and LN-HyperLSTM as the library runs them (``hyperlstm_fast``: no autograd graph in the
+time loop, a hand-written backward); the same LN-HyperLSTM through ``forward_reference`` (the readable
+loop that autograd differentiates), to show what the hand-written backward buys; with ``--naive`` the
+direct per-gate loop.  Memory: the bytes kept for the backward pass (activations, measured the same way
+on any device; this is what grows with batch × sequence length) and, on CUDA, the peak allocated memory
+of a forward+backward pass.
 """
 from __future__ import annotations
 
@@ -62,51 +64,37 @@ class NaiveHyperLSTM(torch.nn.Module):
         return torch.stack(outs), None
 
 
-def machine(device: torch.device) -> str:
-    return machine_line(device)
-
-
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
 
 
+def _storages(obj, seen):
+    if isinstance(obj, torch.Tensor):
+        st = obj.untyped_storage()
+        seen[st.data_ptr()] = st.nbytes()
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _storages(v, seen)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _storages(v, seen)
+
+
 def saved_bytes(fn, x) -> int:
-    """Bytes of the distinct storages autograd saves for backward during one forward pass."""
+    """Bytes of the distinct storages kept for the backward pass by one forward pass: what autograd saves,
+    plus the buffers the fast path's backward node holds itself (``ctx.saved``)."""
     seen = {}
 
     def pack(t):
-        st = t.untyped_storage()
-        seen[st.data_ptr()] = st.nbytes()
+        _storages(t, seen)
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = fn(x)[0]
+    _storages(getattr(out.grad_fn, "saved", None), seen)
     del out
     return sum(seen.values())
-
-
-def fwd_bwd_seconds(fn, x, w, device) -> float:
-    t0 = time.perf_counter()
-    (fn(x)[0] * w).sum().backward()
-    sync(device)
-    return time.perf_counter() - t0
-
-
-def measure(rows, x, device, repeats: int, warmup: int = 1):
-    """Median forward+backward seconds per model.  The models take turns (round robin) in every repeat,
-    so a load change on a shared machine hits all of them alike and the ratios stay meaningful."""
-    ws = {}
-    for name, fn in rows:
-        out = fn(x)[0]
-        ws[name] = torch.randn_like(out)
-        for _ in range(warmup):
-            fwd_bwd_seconds(fn, x, ws[name], device)
-    times = {name: [] for name, _ in rows}
-    for _ in range(repeats):
-        for name, fn in rows:
-            times[name].append(fwd_bwd_seconds(fn, x, ws[name], device))
-    return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
 
 
 def cuda_peak_mib(fn, x, device) -> float:
@@ -129,10 +117,13 @@ def main(argv=None):
     p.add_argument("--seq", type=int, default=None)
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--compile", action="store_true", help="also time torch.compile(HyperLSTM layer)")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile of the autograd loop")
     p.add_argument("--naive", action="store_true", help="also time the naive per-gate loop (slow)")
     p.add_argument("--device", default=None)
     a = p.parse_args(argv)
+    for name in ("hidden", "hyper", "batch", "seq", "repeats", "threads"):
+        if getattr(a, name) is not None and getattr(a, name) <= 0:
+            p.error(f"--{name} must be a positive integer, got {getattr(a, name)}")
     if a.threads:
         torch.set_num_threads(a.threads)
     device = torch.device(a.device) if a.device else (torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
@@ -144,40 +135,36 @@ def main(argv=None):
     V, Nz = 50, 4
     Hh = a.hyper or (128 if big else 64)
     torch.manual_seed(0)
-    print(f"machine: {machine(device)}")
+    print(f"machine: {machine_line(device)}")
     print(f"sizes: N_h={H}, N_ĥ={Hh}, N_z={Nz}, batch={B}, seq={T}, one-hot input over V={V}; "
           f"median of {reps} forward+backward passes, models measured in turn")
     x = torch.randint(0, V, (T, B), device=device)
     x1h = F.one_hot(x, V).float()
     chars = T * B
-    rows = []
-    lstm = hl.TorchLSTMLayer(V, H).to(device)
-    rows.append(("nn.LSTM (baseline)", lambda inp: lstm(x1h)))
-    ln_lstm = hl.LayerNormLSTMLayer(V, H).to(device)
-    rows.append(("LN-LSTM (ours)", lambda inp: ln_lstm(inp)))
-    hyper = hl.HyperLSTMLayer(V, H, Hh, Nz, use_layer_norm=False).to(device)
-    rows.append(("HyperLSTM (ours)", lambda inp: hyper(inp)))
-    ln_hyper = hl.HyperLSTMLayer(V, H, Hh, Nz, use_layer_norm=True).to(device)
-    rows.append(("LN-HyperLSTM (ours)", lambda inp: ln_hyper(inp)))
+    table = hl.speed_rows(V, H, Hh, Nz, device=device)
+    ln_hyper = table["LN-HyperLSTM"]
     if a.naive:
         naive = NaiveHyperLSTM(ln_hyper)
-        rows.append(("LN-HyperLSTM naive loop", lambda inp: naive(x1h)))
+        table["LN-HyperLSTM, naive loop"] = lambda inp: naive(x1h)
     if a.compile:
         try:
-            compiled = torch.compile(ln_hyper)
+            compiled = torch.compile(ln_hyper.forward_reference)
             t0 = time.perf_counter()
             (compiled(x)[0]).sum().backward()
             sync(device)
             print(f"torch.compile: first call (compilation) {time.perf_counter() - t0:.1f} s")
-            rows.append(("LN-HyperLSTM torch.compile", lambda inp: compiled(inp)))
+            table["LN-HyperLSTM, autograd loop, torch.compile"] = lambda inp: compiled(inp)
         except Exception as e:  # noqa: BLE001 - report and go on
             print(f"torch.compile unavailable here: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
-    med = measure(rows, x, device, reps)
+    med = hl.time_fwd_bwd(table, x, repeats=reps)
+    rows = list(table.items())
     base = med[rows[0][0]]
-    print(f"{'model':28s} {'µs/char':>9s} {'ratio':>7s} {'saved MiB':>10s} {'CUDA peak MiB':>14s}")
+    print(f"{'model':44s} {'µs/char':>9s} {'ratio':>7s} {'saved MiB':>10s} {'CUDA peak MiB':>14s}")
+    print("(saved MiB: activations kept for the backward pass; the fast path also keeps its freed buffers in a "
+          "workspace for the next call)")
     for name, fn in rows:
         us = med[name] / chars * 1e6
-        print(f"{name:28s} {us:9.2f} {med[name] / base:6.2f}x {saved_bytes(fn, x) / 2**20:10.1f} "
+        print(f"{name:44s} {us:9.2f} {med[name] / base:6.2f}x {saved_bytes(fn, x) / 2**20:10.1f} "
               f"{cuda_peak_mib(fn, x, device):14.1f}")
     return 0
 

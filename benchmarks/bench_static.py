@@ -7,16 +7,14 @@ almost nothing extra: target ratio <= 1.05 on the CPU.  Steps of the two nets ar
 so that both see the same machine load; the median over steps is reported.
 """
 import argparse
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 from hypernet_lib.static import MNISTConvNet, MNISTHyperNet  # noqa: E402
-from hypernet_lib.utils import device_name  # noqa: E402
+from hypernet_lib.utils import device_name, time_interleaved  # noqa: E402
 
 
 def main(argv=None):
@@ -38,30 +36,16 @@ def main(argv=None):
         opts[name].zero_grad(set_to_none=True)
         F.cross_entropy(nets[name](x), y).backward()
         opts[name].step()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
 
-    for name in nets:                     # warm-up
-        for _ in range(3):
-            step(name)
-    times = {name: [] for name in nets}
-    gen_times = []
-    for _ in range(args.steps):
-        for name in nets:
-            t0 = time.perf_counter()
-            step(name)
-            times[name].append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        nets["hypernetwork"].conv2_kernel()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        gen_times.append(time.perf_counter() - t0)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    fns = {name: (lambda name=name: step(name)) for name in nets}
+    fns["generation"] = nets["hypernetwork"].conv2_kernel
+    secs = time_interleaved(fns, repeats=args.steps, warmup=3, device=dev)
+    med = {k: secs[k] for k in nets}
     print(f"machine: {device_name(dev)}, torch {torch.__version__}")
     print(f"batch {args.batch}, median of {args.steps} interleaved train steps (forward + backward + Adam):")
     for k, v in med.items():
         print(f"  {k:13s} {1000 * v:8.2f} ms/step")
-    print(f"  kernel generation alone: {1000 * statistics.median(gen_times):.3f} ms")
+    print(f"  kernel generation alone: {1000 * secs['generation']:.3f} ms")
     ratio = med["hypernetwork"] / med["conventional"]
     print(f"ratio hypernetwork / conventional: {ratio:.3f}  (target <= 1.05)")
     return ratio

@@ -49,19 +49,19 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from . import hyperlstm_fast
-from .train import atomic_save
+from .utils import atomic_save, time_interleaved
 
 __all__ = [
     "HyperLSTMLayer", "LayerNormLSTMLayer", "TorchLSTMLayer", "CharLM", "Vocab", "CharData",
     "CELLS", "make_char_data", "stream_batches", "evaluate_bpc", "train_char_lm", "generate",
-    "scaling_vectors", "save_lm", "load_lm", "CheckpointError", "paper_ptb_config",
+    "scaling_vectors", "save_lm", "load_lm", "CheckpointError", "paper_ptb_config", "speed_rows", "time_fwd_bwd",
 ]
 
 #: Cells the language model can use.  "ln-*" means layer norm on (main and hyper cell).
@@ -430,6 +430,34 @@ class TorchLSTMLayer(nn.Module):
             state = self.initial_state(x.shape[1], x.device)
         out, (h, c) = self.lstm(x, (state[0].unsqueeze(0), state[1].unsqueeze(0)))
         return out, (h[0], c[0])
+
+
+def speed_rows(vocab_size: int, hidden_size: int, hyper_num_units: int, n_z: int = 4,
+               device=None, seed: int = 0) -> Dict[str, Callable[[torch.Tensor], Tuple]]:
+    """The layers a speed comparison runs, each as ``fn(ids) -> (out, state)`` on the same one-hot input:
+    nn.LSTM (the baseline; fed ``F.one_hot`` floats), our LN-LSTM, HyperLSTM and LN-HyperLSTM as the
+    library runs them (the fast path), and the LN-HyperLSTM's ``forward_reference`` (autograd loop)."""
+    torch.manual_seed(seed)
+    V = vocab_size
+    lstm = TorchLSTMLayer(V, hidden_size).to(device)
+    ln_lstm = LayerNormLSTMLayer(V, hidden_size).to(device)
+    hyper = HyperLSTMLayer(V, hidden_size, hyper_num_units, n_z, use_layer_norm=False).to(device)
+    ln_hyper = HyperLSTMLayer(V, hidden_size, hyper_num_units, n_z, use_layer_norm=True).to(device)
+    return {"nn.LSTM (baseline)": lambda ids: lstm(F.one_hot(ids, V).float()),
+            "LN-LSTM": ln_lstm,
+            "HyperLSTM": hyper,
+            "LN-HyperLSTM": ln_hyper,
+            "LN-HyperLSTM, autograd loop": ln_hyper.forward_reference}
+
+
+def time_fwd_bwd(rows: Dict[str, Callable[[torch.Tensor], Tuple]], ids: torch.Tensor, repeats: int = 3,
+                 warmup: int = 1) -> Dict[str, float]:
+    """Seconds per forward+backward pass of each row on ``ids`` (T, B), the rows taking turns
+    (:func:`hypernet_lib.utils.time_interleaved`); the backward pass starts from a fixed random
+    gradient of the outputs."""
+    weights = {name: torch.randn_like(fn(ids)[0]) for name, fn in rows.items()}
+    calls = {name: (lambda fn=fn, w=weights[name]: (fn(ids)[0] * w).sum().backward()) for name, fn in rows.items()}
+    return time_interleaved(calls, repeats=repeats, warmup=warmup, device=ids.device)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -171,7 +171,7 @@ def _run(x, state, p: Params, *, ln: bool, z_current: bool, masks, forget_bias: 
         b0 = p.b_0.view(4, 1, H) + fvec.view(4, 1, 1)                   # no LN: forget bias joins b_0
         fhat = fvec.view(4, 1)
     W_d = p.W_d
-    d_buf, y_buf = new(8, B, H), new(4, B, H)                       # per-step scratch, reused
+    d_buf, y_buf, g_buf = new(8, B, H), new(4, B, H), new(B, H)     # per-step scratch, reused
     b0 = b0.expand(4, B, H)
     for t in range(T):
         h, c, hh, hc = (out[t - 1] if t else h0), C_all[t], HH_all[t], HC_all[t]
@@ -185,7 +185,7 @@ def _run(x, state, p: Params, *, ln: bool, z_current: bool, masks, forget_bias: 
             gy = A + fhat
         s = torch.sigmoid(gy, out=s_all[t])
         torch.tanh(gy[:, 1], out=s[:, 1])
-        hc = torch.addcmul(s[:, 2] * hc, s[:, 0], s[:, 1], out=HC_all[t + 1])      # ĉ_t
+        hc = torch.mul(s[:, 2], hc, out=HC_all[t + 1]).addcmul_(s[:, 0], s[:, 1])     # ĉ_t
         if ln:
             hcn, m, r = torch.native_layer_norm(hc, (Hh,), p.ln_hat_c_gain, p.ln_hat_c_bias, LN_EPS)
             stats[2].append(m), stats[3].append(r)
@@ -209,8 +209,8 @@ def _run(x, state, p: Params, *, ln: bool, z_current: bool, masks, forget_bias: 
             Y = P
         S = torch.sigmoid(Y, out=S_all[t])
         torch.tanh(Y[1], out=S[1])
-        g = S[1] * masks[t] if masks is not None else S[1]                          # recurrent dropout
-        c = torch.addcmul(S[2] * c, S[0], g, out=C_all[t + 1])                        # c_t
+        g = torch.mul(S[1], masks[t], out=g_buf) if masks is not None else S[1]     # recurrent dropout
+        c = torch.mul(S[2], c, out=C_all[t + 1]).addcmul_(S[0], g)                     # c_t
         if ln:
             cn, m, r = torch.native_layer_norm(c, (H,), p.ln_c_gain, p.ln_c_bias, LN_EPS)
             stats[6].append(m), stats[7].append(r)
@@ -218,7 +218,7 @@ def _run(x, state, p: Params, *, ln: bool, z_current: bool, masks, forget_bias: 
             cn = c
         torch.mul(S[3], torch.tanh(cn, out=TC_all[t]), out=out[t])                  # h_t
     final = (out[T - 1].clone(), C_all[T].clone(), HH_all[T].clone(), HC_all[T].clone())
-    _WORKSPACE.give(d_buf, y_buf)
+    _WORKSPACE.give(d_buf, y_buf, g_buf)
     pooled = dict(C_all=C_all, HH_all=HH_all, HC_all=HC_all, R_all=R_all, A_all=A_all, s_all=s_all,
                   th_all=th_all, Z_all=Z_all, P_all=P_all, S_all=S_all, TC_all=TC_all)
     if not save:
@@ -260,26 +260,30 @@ def _backward(ctx, x, out, g_out, g_state):
     one = g_out.new_ones(())
     if ln:
         g_main, g_hat = p.ln_gain.view(4, 1, H), p.ln_hat_gain
-    dh, dc, dhh, dhc = (g.clone() for g in g_state)
+    # ∂h and ∂c are carried in two buffers each, written in turn (no allocation per step)
+    dh_bufs, dc_bufs, u, u2 = (new(B, H), new(B, H)), (new(B, H), new(B, H)), new(B, H), new(B, H)
+    dh, dc = dh_bufs[0].copy_(g_state[0]), dc_bufs[0].copy_(g_state[1])
+    dhh, dhc = g_state[2].clone(), g_state[3].clone()
     for t in reversed(range(T)):
         S, s = S_all[t], s_all[t]
+        nxt = t % 2 == (T - 1) % 2                                      # which buffer the step writes
         # ---- main cell: h_t = σ(o)·tanh(LN(c_t)),  c_t = σ(f)c_{t-1} + σ(i)g̃
-        dh = dh + g_out[t]
+        dh.add_(g_out[t])
         tc = TC_all[t]
         torch.mul(dh, tc, out=dS[3])                                     # ∂σ(o)
-        u = dh * S[3]
-        dcn = torch.addcmul(u, u * tc, tc, value=-1.0, out=dcn_all[t])   # ∂LN(c_t)
+        torch.mul(dh, S[3], out=u)
+        dcn = torch.addcmul(u, torch.mul(u, tc, out=u2), tc, value=-1.0, out=dcn_all[t])   # ∂LN(c_t)
         if ln:
             dc.add_(_ln_backward(dcn, C_all[t + 1], (H,), mc[t], rc[t], p.ln_c_gain, None, mask_ln)[0])
         else:
             dc.add_(dcn)
-        gm = S[1] * masks[t] if masks is not None else S[1]
+        gm = torch.mul(S[1], masks[t], out=u) if masks is not None else S[1]
         torch.mul(dc, gm, out=dS[0])                                      # ∂σ(i)
         torch.mul(dc, S[0], out=dS[1])                                    # ∂tanh(g)
         if masks is not None:
             dS[1].mul_(masks[t])
         torch.mul(dc, C_all[t], out=dS[2])                                # ∂σ(f)
-        dc_prev = dc * S[2]
+        dc_prev = torch.mul(dc, S[2], out=dc_bufs[nxt])
         torch.mul(S, S, out=SS)
         torch.sub(S, SS, out=deriv)                                      # σ' = s − s²
         torch.sub(one, SS[1], out=deriv[1])                             # tanh' = 1 − s²
@@ -307,8 +311,8 @@ def _backward(ctx, x, out, g_out, g_state):
         # ---- hyper cell: ĥ_t = σ(ô)·tanh(LN(ĉ_t)),  ĉ_t = σ(f̂)ĉ_{t-1} + σ(î)tanh(ĝ)
         th = th_all[t]
         torch.mul(dhh, th, out=ds[:, 3])
-        u = dhh * s[:, 3]
-        dhcn = torch.addcmul(u, u * th, th, value=-1.0, out=dhcn_all[t])
+        uh = dhh * s[:, 3]
+        dhcn = torch.addcmul(uh, uh * th, th, value=-1.0, out=dhcn_all[t])
         if ln:
             dhc.add_(_ln_backward(dhcn, HC_all[t + 1], (Hh,), mhc[t], rhc[t], p.ln_hat_c_gain, None, mask_ln)[0])
         else:
@@ -330,7 +334,7 @@ def _backward(ctx, x, out, g_out, g_state):
         dhh_prev = dR[:, 4 * H:] @ W_hathT
         if not z_current:
             dhh_prev += dzsrc
-        dh = dR @ W_recT                                                 # ∂h_{t-1}, one matmul for both cells
+        dh = torch.mm(dR, W_recT, out=dh_bufs[nxt])                      # ∂h_{t-1}, one matmul for both cells
         dc, dhh, dhc = dc_prev, dhh_prev, dhc_prev
     # ---- weight gradients: one matmul / reduction over all T·B rows
     TB = T * B
@@ -359,7 +363,8 @@ def _backward(ctx, x, out, g_out, g_state):
                     (dcn_all * cn).sum((0, 1)), dcn_all.sum((0, 1)),
                     (dgy_all * An).sum((0, 1)), dgy_all.sum((0, 1)),
                     (dhcn_all * hcn).sum((0, 1)), dhcn_all.sum((0, 1)))
-    _WORKSPACE.give(*(v for k, v in sv.items() if k not in ("h0", "stats")), dxin,
+    spare = [b for b in dh_bufs + dc_bufs if b is not dh and b is not dc]   # dh, dc are returned
+    _WORKSPACE.give(*(v for k, v in sv.items() if k not in ("h0", "stats")), dxin, u, u2, *spare,
                     dR_all, dZ_all, dY_all, dd_all, dcn_all, dgy_all, dhcn_all, dS, ds, d_buf, SS, deriv, tmp)
     return dx, (dh, dc, dhh, dhc), (dW_in, db_hat, dW_rec, dW_hath, dW_z, db_z, dW_d, db_0) + ln_grads
 

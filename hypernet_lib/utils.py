@@ -4,15 +4,18 @@ from __future__ import annotations
 import os
 import platform
 import random
+import statistics
 import tempfile
+import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import numpy as np
 import torch
 
 __all__ = ["SCALES", "get_scale", "by_scale", "get_device", "device_name", "seed_everything", "run_banner",
-           "count_params", "checkpoint_bytes", "check_positive_ints", "machine_line", "atomic_save"]
+           "count_params", "checkpoint_bytes", "check_positive_ints", "machine_line", "atomic_save",
+           "time_interleaved"]
 
 #: The three scales a notebook can run at (env var ``HYPERNET_SCALE``).
 #: smoke: seconds per notebook, for CI; cpu: minutes on a laptop, real data; full: the paper's scale.
@@ -83,6 +86,39 @@ def machine_line(device: Optional[torch.device] = None) -> str:
     """The machine a measurement ran on, for benchmark output: device, threads, torch, OS."""
     device = device if device is not None else torch.device("cpu")
     return f"{device_name(device)}, torch {torch.__version__}, {platform.platform()}"
+
+
+def time_interleaved(fns: Mapping[str, Callable[[], Any]], repeats: int, warmup: int = 1,
+                     device: Optional[torch.device] = None, stat: str = "median") -> Dict[str, float]:
+    """Seconds per call of each function in ``fns``, measured in one run for comparing them.
+
+    The functions take turns: each of the ``repeats`` rounds calls every function once, so a change in
+    machine load (a shared CPU, GPU clocks) hits all of them alike and their ratios stay meaningful.
+    ``warmup`` untimed rounds come first.  On CUDA the device is synchronised after every call.
+    ``stat`` is "median" (default) or "min" (best of, the least noisy on a busy machine).
+    Returns {name: seconds}.
+    """
+    if stat not in ("median", "min"):
+        raise ValueError(f"stat must be 'median' or 'min', got {stat!r}")
+    check_positive_ints(repeats=repeats)
+    cuda = device is not None and torch.device(device).type == "cuda"
+
+    def call(fn) -> float:
+        t0 = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - t0
+
+    for _ in range(warmup):
+        for fn in fns.values():
+            call(fn)
+    times: Dict[str, list] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(call(fn))
+    reduce = statistics.median if stat == "median" else min
+    return {name: reduce(ts) for name, ts in times.items()}
 
 
 def run_banner(scale: str, data: str, device: torch.device) -> str:

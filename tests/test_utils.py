@@ -52,3 +52,28 @@ def test_run_banner_names_scale_data_device(capsys):
     line = utils.run_banner("smoke", "MNIST 5k subset", torch.device("cpu"))
     assert "scale=smoke" in line and "MNIST 5k subset" in line and "device=cpu" in line
     assert line in capsys.readouterr().out
+
+
+def test_time_interleaved_takes_turns_and_reduces(monkeypatch):
+    from hypernet_lib import utils
+    calls, clock = [], [0.0]
+    durations = {"a": iter([9, 1, 2, 3]), "b": iter([9, 5, 6, 100])}   # first value: the warm-up round
+
+    def make(name):
+        def fn():
+            calls.append(name)
+            clock[0] += next(durations[name])
+        return fn
+
+    monkeypatch.setattr(utils.time, "perf_counter", lambda: clock[0])
+    med = utils.time_interleaved({"a": make("a"), "b": make("b")}, repeats=3, warmup=1)
+    assert calls == ["a", "b"] * 4                                     # round robin, warm-up first
+    assert med == {"a": 2, "b": 6}                                      # warm-up not counted
+    durations.update(a=iter([1, 4, 2]), b=iter([1, 7, 3]))
+    calls.clear()
+    best = utils.time_interleaved({"a": make("a"), "b": make("b")}, repeats=2, warmup=1, stat="min")
+    assert best == {"a": 2, "b": 3}
+    with pytest.raises(ValueError, match="stat must be"):
+        utils.time_interleaved({}, repeats=1, stat="mean")
+    with pytest.raises(ValueError, match="repeats must be a positive integer"):
+        utils.time_interleaved({}, repeats=0)

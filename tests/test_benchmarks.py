@@ -1,0 +1,67 @@
+"""The benchmark scripts run end to end at toy sizes and print their ratio lines (no timing is asserted)."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def test_bench_hyperlstm_prints_every_row(capsys):
+    _load("bench_hyperlstm").main(["--hidden", "8", "--hyper", "4", "--batch", "2", "--seq", "3",
+                                   "--repeats", "1", "--naive", "--device", "cpu"])
+    out = capsys.readouterr().out
+    for row in ("nn.LSTM (baseline)", "LN-LSTM", "HyperLSTM", "LN-HyperLSTM", "LN-HyperLSTM, autograd loop",
+                "LN-HyperLSTM, naive loop"):
+        assert f"\n{row} " in out
+    assert "machine: cpu" in out
+
+
+def test_bench_hyperlstm_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as e:
+        _load("bench_hyperlstm").main(["--batch", "0"])
+    assert e.value.code == 2 and "--batch must be a positive integer" in capsys.readouterr().err
+
+
+def test_bench_static_returns_the_ratio(capsys):
+    ratio = _load("bench_static").main(["--batch", "4", "--steps", "1"])
+    assert ratio > 0 and "ratio hypernetwork / conventional" in capsys.readouterr().out
+
+
+def test_bench_static_rejects_bad_arguments():
+    with pytest.raises(SystemExit) as e:
+        _load("bench_static").main(["--steps", "0"])
+    assert e.value.code == 2
+
+
+def test_bench_cifar_runs_each_variant(capsys):
+    rows = _load("bench_cifar").main(["--width", "0.125", "--batch", "2", "--reps", "1", "--warmup", "0",
+                                      "--device", "cpu", "--variants", "standard", "chunked_full"])
+    assert [r["variant"] for r in rows] == ["standard", "chunked_full"]
+    assert rows[1]["params"] < rows[0]["params"]
+    assert "generation" in capsys.readouterr().out
+
+
+def test_bench_conditional_prints_speedups(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["bench_conditional.py", "--batch", "8", "--repeats", "1"])
+    _load("bench_conditional").main()
+    out = capsys.readouterr().out
+    assert "x vs loop" in out and "forward+backward" in out
