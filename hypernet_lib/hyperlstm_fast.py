@@ -6,12 +6,16 @@ PyTorch and lets autograd differentiate it.  That is correct but slow for a recu
 with one small matmul *per step*.  This module runs the same equations (Ha et al., 2016, §3.2; see
 :mod:`hypernet_lib.hyperlstm` for them) the way cuDNN runs an LSTM:
 
-* **forward**: no autograd graph; each step writes what the backward pass needs into preallocated
-  ``(T, ...)`` buffers (``out=``), and layer norm uses ``native_layer_norm``, which returns the mean and
-  1/σ it computed;
+* **forward**: the input projections [W_x x_t | Ŵ_x x_t] of all steps in one matmul (a row gather for
+  one-hot ids), then a loop that builds no autograd graph and writes what the backward pass needs into
+  preallocated ``(T, ...)`` buffers (``out=``); layer norm uses ``native_layer_norm``, which returns the
+  mean and 1/σ it computed;
 * **backward**: one reverse loop that carries only the four state gradients (∂h, ∂c, ∂ĥ, ∂ĉ) and stores
   the per-step gradients of the matmul outputs; every weight gradient is then **one large matmul over all
-  T·B rows** after the loop (W_rec, W_ĥ, W_z), and the layer-norm gains and biases one reduction each.
+  T·B rows** after the loop (W_in, W_rec, W_ĥ, W_z, and one bmm for the 12 W_·z), and the layer-norm
+  gains and biases one reduction each;
+* **memory**: the large buffers go back to a workspace after the backward pass and are handed out again
+  on the next call (a fresh multi-megabyte CPU tensor costs a page fault per 4 KiB on first touch).
 
 The backward equations, per step and gate (σ' = s(1 − s) for the sigmoid gates i, f, o, tanh' = 1 − s² for
 g; ⊙ elementwise; LN⁻ᵀ the layer-norm input gradient, ``native_layer_norm_backward``)::
@@ -22,25 +26,27 @@ g; ⊙ elementwise; LN⁻ᵀ the layer-norm input gradient, ``native_layer_norm_
     ∂f      = ∂c_t ⊙ c_{t−1} ⊙ σ'(f),  ∂i = ∂c_t ⊙ g̃ ⊙ σ'(i),  ∂g = ∂c_t ⊙ σ(i) ⊙ mask ⊙ tanh'(g)
     ∂P      = LN⁻ᵀ(γ ⊙ ∂y)                      P = d_h ⊙ W_h h_{t−1} + d_x ⊙ W_x x_t + W_bz z_b + b_0
     ∂d_h    = ∂P ⊙ W_h h_{t−1},  ∂d_x = ∂P ⊙ W_x x_t,  ∂(W_bz z_b) = ∂P
-    ∂z      = W_·zᵀ ∂d   (one bmm for the 12 vectors),   ∂W_·z += zᵀ ∂d   (one baddbmm)
+    ∂z      = W_·zᵀ ∂d   (one bmm for the 12 vectors);   after the loop ∂W_·z = Σ_t zᵀ ∂d   (one bmm)
     ∂ĥ_t   += W_zᵀ ∂z                               (∂ĥ_{t−1} instead when z comes from ĥ_{t−1})
     ... the same LSTM backward for the hyper cell gives ∂Â (its gate pre-activations), then
     ∂h_{t−1} = [∂(W_h h) | ∂Â] [W_h | Ŵ_h]ᵀ   (one matmul),   ∂ĥ_{t−1} = ∂Â Ŵ_ĥᵀ,
     ∂c_{t−1} = ∂c_t ⊙ σ(f),   ∂ĉ_{t−1} likewise.
 
 Tests check values and gradients of every option (layer norm on/off, z from ĥ_t or ĥ_{t−1}, recurrent
-dropout, carried state) against the autograd reference in float64; ``benchmarks/bench_hyperlstm.py``
+dropout, carried state, float or integer input, one-step sequences, stacked layers) against the autograd
+reference in float64; ``benchmarks/bench_hyperlstm.py``
 measures the speed against ``nn.LSTM``.
 """
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from typing import NamedTuple, Optional, Tuple
 
 import torch
 from torch.autograd.function import once_differentiable
 
-LN_EPS = 1e-3          # as hyperlstm.LN_EPS (kept here so the two modules do not import each other)
+LN_EPS = 1e-3          # layer-norm ε of Ha's code (hyperlstm.LN_EPS is this constant)
 _ln_backward = torch.ops.aten.native_layer_norm_backward
 
 
@@ -110,6 +116,16 @@ def release_workspace() -> int:
     n = _WORKSPACE.nbytes()
     _WORKSPACE.free.clear()
     return n
+
+
+def _without_autocast(device_type: str):
+    """The loop writes into float buffers of the parameters' dtype with ``out=``; autocast would hand
+    those ops lower-precision inputs.  So the fast path computes in the parameters' dtype."""
+    try:
+        on = torch.is_autocast_enabled(device_type)
+    except TypeError:                       # older torch: one flag for CUDA
+        on = torch.is_autocast_enabled()
+    return torch.autocast(device_type, enabled=False) if on else contextlib.nullcontext()
 
 
 def _forget_vector(like: torch.Tensor, forget_bias: float) -> torch.Tensor:
@@ -376,8 +392,9 @@ class _HyperLSTMFunction(torch.autograd.Function):
     def forward(ctx, cfg, masks, x, h0, c0, hh0, hc0, *params):
         ln, z_current, forget_bias = cfg
         p = Params(*params)
-        out, final, saved, _ = _run(x, (h0, c0, hh0, hc0), p, ln=ln, z_current=z_current, masks=masks,
-                                    forget_bias=forget_bias, save=True, keep_d=False)
+        with _without_autocast(x.device.type):
+            out, final, saved, _ = _run(x, (h0, c0, hh0, hc0), p, ln=ln, z_current=z_current, masks=masks,
+                                        forget_bias=forget_bias, save=True, keep_d=False)
         # saving x, the parameters and the output makes autograd check that none was modified in place
         # before backward (backward reads h_t from out)
         ctx.save_for_backward(x, out, *[q for q in params if q is not None])
@@ -388,7 +405,8 @@ class _HyperLSTMFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, g_out, gh, gc, ghh, ghc):
         x, out = ctx.saved_tensors[:2]                                   # raises if either was modified
-        dx, dstate, dparams = _backward(ctx, x, out, g_out, (gh, gc, ghh, ghc))
+        with _without_autocast(x.device.type):
+            dx, dstate, dparams = _backward(ctx, x, out, g_out, (gh, gc, ghh, ghc))
         n_params = len(ctx.params)
         dparams = tuple(dparams[k] if ctx.params[k] is not None else None for k in range(n_params))
         return (None, None, dx) + tuple(dstate) + dparams
@@ -409,6 +427,14 @@ def hyperlstm_sequence(x: torch.Tensor, state: Tuple[torch.Tensor, ...], params:
     Returns:
         out (T, B, N_h), (h, c, ĥ, ĉ)[, d].
     """
+    with _without_autocast(x.device.type):
+        return _sequence(x, state, params, ln=ln, z_current=z_current, masks=masks, forget_bias=forget_bias,
+                         return_d=return_d)
+
+
+def _sequence(x, state, params, *, ln, z_current, masks, forget_bias, return_d):
+    if x.is_floating_point() and x.dtype != params.W_in.dtype:
+        x = x.to(params.W_in.dtype)             # e.g. a bf16 activation from an autocast region upstream
     if return_d:
         if torch.is_grad_enabled() and any(q is not None and q.requires_grad for q in (x,) + tuple(params)):
             raise ValueError("return_d is for plotting: call it under torch.no_grad() (or use forward_reference)")

