@@ -282,7 +282,7 @@ def _backward(ctx, x, out, g_out, g_state):
     dhh, dhc = g_state[2].clone(), g_state[3].clone()
     for t in reversed(range(T)):
         S, s = S_all[t], s_all[t]
-        nxt = t % 2 == (T - 1) % 2                                      # which buffer the step writes
+        nxt = int(t % 2 == (T - 1) % 2)                                 # the buffer this step writes
         # ---- main cell: h_t = σ(o)·tanh(LN(c_t)),  c_t = σ(f)c_{t-1} + σ(i)g̃
         dh.add_(g_out[t])
         tc = TC_all[t]
