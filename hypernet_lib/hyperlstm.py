@@ -667,12 +667,36 @@ class LMHistory:
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "LMHistory":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+
+TRAIN_STATE_FORMAT = "hypernet_lib.hyperlstm.train_state/1"
+
+
+def _load_train_state(path: str, run: dict, device) -> dict:
+    """Read a training state written by :func:`train_char_lm` and check it belongs to this run."""
+    try:
+        ck = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
+        raise CheckpointError(f"{path!r} is not a readable training state ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:200]}); delete it to start the run over") from None
+    if not isinstance(ck, dict) or ck.get("format") != TRAIN_STATE_FORMAT:
+        raise CheckpointError(f"{path!r} is not a training state of hypernet_lib.hyperlstm (expected format "
+                              f"{TRAIN_STATE_FORMAT!r}); pass another checkpoint path or delete the file")
+    diff = [f"{k} {ck['run'].get(k)!r} -> {v!r}" for k, v in run.items() if ck["run"].get(k) != v]
+    if diff:
+        raise CheckpointError(f"{path!r} holds an interrupted run with other settings ({'; '.join(diff)}); "
+                              "resume it with its own settings, or delete the file to start over")
+    return ck
+
 
 def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_length: int = 100,
                   lr: float = 1e-3, epochs: float = 1.0, max_steps: Optional[int] = None,
                   eval_every: int = 200, val_chars: Optional[int] = None, clip: Optional[float] = 1.0,
                   lr_decay: float = 1.0, patience: int = 0, seed: int = 0, progress: bool = True,
-                  keep_best: bool = True, on_eval=None) -> LMHistory:
+                  keep_best: bool = True, on_eval=None, checkpoint: Optional[str] = None) -> LMHistory:
     """Train with Adam and truncated BPTT.
 
     The training text is cut into ``batch_size`` streams (:func:`stream_batches`); each step takes the
@@ -681,6 +705,13 @@ def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_le
     the validation bpc is measured (on the first ``val_chars`` characters if given); if it has not
     improved for ``patience`` evaluations the learning rate is multiplied by ``lr_decay``.  With
     ``keep_best`` the weights of the best validation bpc are restored at the end.
+
+    With ``checkpoint`` (a path) the whole training state (weights, Adam's moments, the carried hidden
+    state, the random-number generators, the learning curve, the best weights so far) is written
+    atomically after every evaluation.  If the file exists when training starts, the run resumes from it
+    and ends with exactly the weights and curve of an uninterrupted run (steps after the last evaluation
+    are redone); a file from a run with other settings raises :class:`CheckpointError`.  ``on_eval(hist)``
+    runs after the checkpoint is written (raise in it to interrupt).
     """
     if batch_size <= 0 or seq_length <= 0:
         raise ValueError(f"batch_size and seq_length must be positive, got {batch_size}, {seq_length}")
@@ -696,10 +727,28 @@ def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_le
         total_steps = min(total_steps, max_steps)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     hist = LMHistory()
-    best_state, bad_evals, state = None, 0, None
-    run_loss, run_n, t0 = torch.zeros((), device=streams.device), 0, time.perf_counter()   # summed on the device
+    best_state, bad_evals, state, start = None, 0, None, 0
+    # what must agree for a saved state to continue this run
+    run = dict(model=dict(getattr(model, "config", {})), batch_size=batch_size, seq_length=seq_length, lr=lr,
+               epochs=epochs, max_steps=max_steps, eval_every=eval_every, val_chars=val_chars, clip=clip,
+               lr_decay=lr_decay, patience=patience, seed=seed, keep_best=keep_best,
+               train_chars=data.train.numel(), valid_chars=data.valid.numel())
+    if checkpoint is not None and os.path.exists(checkpoint):
+        ck = _load_train_state(checkpoint, run, device)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        torch.set_rng_state(ck["torch_rng"].cpu())
+        if ck.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([r.cpu() for r in ck["cuda_rng"]])
+        hist, best_state, bad_evals, start = LMHistory.from_dict(ck["history"]), ck["best_state"], \
+            ck["bad_evals"], ck["step"]
+        state = ck["state"]
+    run_loss, run_n = torch.zeros((), device=streams.device), 0           # summed on the device
+    t0 = time.perf_counter() - (hist.seconds[-1] if hist.seconds else 0.0)
     model.train()
-    bar = _maybe_tqdm(range(total_steps), progress, "train", total=total_steps)
+    bar = _maybe_tqdm(range(start, total_steps), progress, "train", total=total_steps)
+    if start and hasattr(bar, "update"):
+        bar.update(start)
     for step in bar:
         k = step % steps_per_epoch
         if k == 0:
@@ -738,6 +787,13 @@ def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_le
                     bad_evals = 0
             if progress and hasattr(bar, "set_postfix"):
                 bar.set_postfix(train_bpc=f"{hist.train_bpc[-1]:.3f}", val_bpc=f"{val:.3f}")
+            if checkpoint is not None:
+                atomic_save({"format": TRAIN_STATE_FORMAT, "run": run, "step": step + 1,
+                             "model": model.state_dict(), "optimizer": opt.state_dict(),
+                             "state": state, "best_state": best_state, "bad_evals": bad_evals,
+                             "history": hist.to_dict(), "torch_rng": torch.get_rng_state(),
+                             "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None},
+                            checkpoint)
             if on_eval is not None:
                 on_eval(hist)
     if keep_best and best_state is not None:

@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train a model and save the best checkpoint",
                         description="Train with Adam and truncated BPTT; the checkpoint with the best "
-                                    "validation bpc is written atomically to --save_model.")
+                                    "validation bpc is written atomically to --save_model. An interrupted "
+                                    "run resumes when the same command is run again.")
     _add_data(tr)
     m = tr.add_argument_group("model")
     m.add_argument("--cell", choices=hl.CELLS, default="hyperlstm",
@@ -125,8 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluations without improvement before the lr decays (0 = never; default 2)")
     t.add_argument("--clip", type=_float_in(0, float("inf")), default=1.0, help="gradient-norm clip (0 = off)")
     t.add_argument("--eval_every", type=_positive_int, default=200, help="steps between validations")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--save_model", default="models/hyperlstm_best.pt", help="checkpoint path")
+    t.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the dropout masks")
+    t.add_argument("--save_model", default="models/hyperlstm_best.pt",
+                   help="checkpoint path; while training, SAVE_MODEL.train_state holds the run as of its last "
+                        "evaluation, and running the same command again resumes an interrupted run from it")
     t.add_argument("--no_progress", action="store_true", help="no progress bars")
 
     ge = sub.add_parser("generate", help="sample text from a checkpoint")
@@ -207,6 +210,7 @@ def cmd_train(args) -> int:
     (train, valid, test), name = _load_splits(args)
     data = hl.make_char_data(train, valid, test, name=name, device=device)
     print(f"data: {data.describe()}")
+    torch.manual_seed(args.seed)               # --seed fixes the initial weights too, not only the training
     try:
         model = hl.CharLM(len(data.vocab), cell=cell, hidden_size=args.hidden_size, num_layers=args.num_layers,
                           embedding_size=args.embedding_size, dropout=args.dropout,
@@ -216,17 +220,26 @@ def cmd_train(args) -> int:
                           z_init=args.z_init).to(device)
         from hypernet_lib.utils import count_params
         print(f"model: {cell}, {count_params(model):,} parameters, device {device}")
+        state_path = args.resume_state = train_state_path(args.save_model)
+        if os.path.exists(state_path):
+            print(f"resuming the interrupted run saved in {state_path} (delete that file to start over)")
         hist = hl.train_char_lm(model, data, batch_size=args.batch_size, seq_length=args.seq_length, lr=args.lr,
                                 epochs=args.epochs, max_steps=args.max_steps, eval_every=args.eval_every,
                                 clip=args.clip or None, lr_decay=args.lr_decay, patience=args.patience,
-                                seed=args.seed, progress=not args.no_progress)
-    except ValueError as e:
+                                seed=args.seed, progress=not args.no_progress, checkpoint=state_path)
+    except ValueError as e:                    # CheckpointError is a ValueError too
         raise UsageError(str(e)) from None
     splits = {"val_split": args.val_split if args.val_split is not None else 0.05,
               "test_split": args.test_split if args.test_split is not None else 0.05}
     hl.save_lm(args.save_model, model, data.vocab, history=hist.to_dict(), splits=splits)
+    os.remove(state_path)                      # the run is complete: nothing left to resume
     print(f"best validation bpc {hist.best_val_bpc:.4f} at step {hist.best_step}; saved {args.save_model}")
     return 0
+
+
+def train_state_path(save_model: str) -> str:
+    """Where ``train`` keeps the state of a run in progress (written at every evaluation)."""
+    return f"{save_model}.train_state"
 
 
 def cmd_generate(args) -> int:
@@ -273,7 +286,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        state = getattr(args, "resume_state", None)
+        if state and os.path.exists(state):
+            print(f"interrupted; the run is saved as of its last evaluation in {state}: the same command "
+                  "resumes it", file=sys.stderr)
+        else:
+            print("interrupted", file=sys.stderr)
         return 130
 
 

@@ -397,6 +397,67 @@ def test_training_lowers_bpc_on_a_periodic_text():
     assert hist.step == [20, 40]
 
 
+class _Interrupt(Exception):
+    pass
+
+
+def _resume_setup():
+    """A small LN-HyperLSTM with dropout and recurrent dropout (so the RNG matters), on a text whose
+    streams cross an epoch boundary (so the carried state and its reset matter), validated on shuffled
+    characters, so validation stalls and the learning-rate decay (patience state) takes part."""
+    text = "the cat sat on the mat; a dog ran. " * 40
+    shuffled = "".join(sorted(text[:100], key=lambda ch, r=iter(torch.randperm(100, generator=torch.Generator()
+                                                                              .manual_seed(0)).tolist()): next(r)))
+    data = hl.make_char_data(text[:1200], shuffled, text[1300:])
+    kw = dict(batch_size=4, seq_length=10, lr=1e-2, epochs=3, max_steps=70, eval_every=10, lr_decay=0.5,
+              patience=1, seed=3, progress=False)
+
+    def model(seed):
+        torch.manual_seed(seed)
+        return hl.CharLM(len(data.vocab), cell="ln-hyperlstm", hidden_size=12, hyper_num_units=6, dropout=0.2,
+                         use_recurrent_dropout=True, dropout_keep_prob=0.8)
+    return data, kw, model
+
+
+def test_interrupted_training_resumes_to_identical_weights_and_curve(tmp_path):
+    data, kw, model = _resume_setup()
+    ref = model(0)
+    h_ref = hl.train_char_lm(ref, data, **kw)
+    assert (1200 // 4 - 1) // 10 < 70          # more than one epoch: the carried state is reset on the way
+
+    ck = str(tmp_path / "run.train_state")
+
+    def stop_at_step_30(hist):
+        if hist.step[-1] == 30:
+            raise _Interrupt
+
+    m = model(0)
+    with pytest.raises(_Interrupt):
+        hl.train_char_lm(m, data, checkpoint=ck, on_eval=stop_at_step_30, **kw)
+    saved = torch.load(ck, weights_only=True)
+    assert saved["step"] == 30 and saved["history"]["step"] == [10, 20, 30]
+    resumed = model(123)                       # a fresh process would start from other weights and RNG state
+    torch.manual_seed(999)
+    h = hl.train_char_lm(resumed, data, checkpoint=ck, **kw)
+    for (name, p), q in zip(ref.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(p, q), name
+    a, b = h_ref.to_dict(), h.to_dict()
+    a.pop("seconds"), b.pop("seconds")
+    assert a == b and len(h.seconds) == len(h_ref.seconds)
+    assert min(h.lr) < kw["lr"]                 # the lr decay (patience state) took part in the run
+
+
+def test_resume_refuses_a_state_of_another_run(tmp_path):
+    data, kw, model = _resume_setup()
+    ck = tmp_path / "run.train_state"
+    hl.train_char_lm(model(0), data, checkpoint=str(ck), **{**kw, "max_steps": 10})
+    with pytest.raises(hl.CheckpointError, match=r"other settings \(batch_size 4 -> 8\).*delete the file"):
+        hl.train_char_lm(model(0), data, checkpoint=str(ck), **{**kw, "max_steps": 10, "batch_size": 8})
+    ck.write_bytes(b"not a checkpoint")
+    with pytest.raises(hl.CheckpointError, match="not a readable training state"):
+        hl.train_char_lm(model(0), data, checkpoint=str(ck), **kw)
+
+
 # ---------------------------------------------------------------------------------------------
 # Sampling and vocabulary
 # ---------------------------------------------------------------------------------------------
@@ -568,3 +629,40 @@ def test_cli_train_generate_eval_round_trip(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert cli_main(["train", "--data_path", str(tmp_path / "tiny.txt"), "--corpus", "shakespeare"]) == 2
     assert "exactly one of" in capsys.readouterr().err
+
+
+def test_cli_train_resumes_an_interrupted_run(tmp_path, capsys, monkeypatch):
+    (tmp_path / "tiny.txt").write_text("to be or not to be, that is the question. " * 40)
+    ck = tmp_path / "m.pt"
+    argv = ["train", "--data_path", str(tmp_path / "tiny.txt"), "--cell", "hyperlstm", "--hidden_size", "12",
+            "--hyper_num_units", "6", "--seq_length", "12", "--batch_size", "4", "--max_steps", "9",
+            "--eval_every", "3", "--use_recurrent_dropout", "--seed", "5", "--no_progress"]
+    assert cli_main(argv + ["--save_model", str(tmp_path / "ref.pt")]) == 0
+    assert not (tmp_path / "ref.pt.train_state").exists()          # a finished run leaves no state behind
+    capsys.readouterr()
+
+    real = hl.train_char_lm
+
+    def interrupted(*a, **k):                   # Ctrl-C after the second evaluation
+        def on_eval(hist):
+            if hist.step[-1] == 6:
+                raise KeyboardInterrupt
+        return real(*a, **{**k, "on_eval": on_eval})
+    monkeypatch.setattr(hl, "train_char_lm", interrupted)
+    assert cli_main(argv + ["--save_model", str(ck)]) == 130
+    err = capsys.readouterr().err
+    assert "m.pt.train_state" in err and "resumes it" in err and not ck.exists()
+    monkeypatch.setattr(hl, "train_char_lm", real)
+
+    assert cli_main(argv + ["--save_model", str(ck)]) == 0
+    assert "resuming the interrupted run" in capsys.readouterr().out
+    assert not (tmp_path / "m.pt.train_state").exists()
+    ref_sd, res_sd = hl.load_lm(str(tmp_path / "ref.pt"))[2]["state_dict"], hl.load_lm(str(ck))[2]["state_dict"]
+    assert all(torch.equal(ref_sd[k], res_sd[k]) for k in ref_sd)
+
+    # a state left by a run with other settings: exit 2, a message naming the fix
+    hl.train_char_lm(hl.CharLM(5, cell="lstm", hidden_size=4), hl.make_char_data("abcde" * 40, "abcde", "abcde"),
+                     batch_size=2, seq_length=4, max_steps=2, eval_every=2, progress=False,
+                     checkpoint=str(ck) + ".train_state")
+    assert cli_main(argv + ["--save_model", str(ck)]) == 2
+    assert "other settings" in capsys.readouterr().err
