@@ -67,6 +67,12 @@ def mathjax():
     return folder / "package"
 
 
+@functools.lru_cache(maxsize=None)
+def _notebook(chapter):
+    import nbformat
+    return nbformat.read(ROOT / "book" / f"{chapter}.ipynb", as_version=4)
+
+
 def open_page(browser, url, mathjax_dir=None):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors = []
@@ -115,6 +121,12 @@ def test_chapter_page(site, browser, mathjax, chapter):
     assert "Traceback (most recent call last)" not in outputs_text
     for marker in ("Warning:", "UserWarning", "DeprecationWarning", "FutureWarning"):
         assert marker not in outputs_text, f"{chapter} shows a stray warning ({marker}) in its outputs"
+    assert "|---" not in outputs_text and "| ---" not in outputs_text, (
+        f"{chapter} prints a Markdown table as text instead of rendering it (nb_render_markdown_format)")
+    tables = page.eval_on_selector_all("div.cell_output table", "els => els.length")
+    md_tables = sum("|---" in "".join(o.get("data", {}).get("text/markdown", "")) for c in _notebook(chapter).cells
+                    if c.cell_type == "code" for o in c.outputs)
+    assert tables >= md_tables, f"{chapter}: {md_tables} Markdown tables in its outputs but {tables} rendered"
     for text_repr in ("HBox(children", "VBox(children", "FloatSlider(", "IntSlider(", "Output()"):
         assert text_repr not in outputs_text, f"{chapter} shows a widget as text ({text_repr}) instead of rendering it"
     ids = page.eval_on_selector_all("div.hn-static-slider", "els => els.map(e => e.id)")
