@@ -153,6 +153,8 @@ def fit(model: nn.Module, data: ImageData, *, epochs: int, batch_size: int, lr: 
     * ``clip`` clips the global gradient norm.  ``amp`` turns on bf16 autocast on CUDA.
     * ``checkpoint``: written atomically after every epoch; if the file exists, training resumes
       from it (model, optimiser, RNG state, history) and ends exactly where an uninterrupted run would.
+      A checkpoint of a run with other settings (model shapes, data sizes, hyperparameters) raises
+      ValueError instead of being continued silently.
     * ``callbacks(epoch, history)`` run after each epoch's checkpoint (raise to interrupt).
     """
     if epochs < 0 or batch_size <= 0:
@@ -176,9 +178,19 @@ def fit(model: nn.Module, data: ImageData, *, epochs: int, batch_size: int, lr: 
     gen = torch.Generator().manual_seed(seed)        # batching and augmentation randomness
     torch.manual_seed(seed)                          # dropout and the like
     history, start_epoch, best_state, bad_epochs = History(), 0, None, 0
+    # what must agree for a checkpoint to continue this run (the augmentation callable is not compared)
+    run = dict(model=type(model).__name__, shapes=[tuple(p.shape) for p in model.parameters()],
+               data=(data.name, len(data.y_train), len(data.y_val)), epochs=epochs, batch_size=batch_size, lr=lr,
+               optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, warmup_steps=warmup_steps,
+               clip=clip, patience=patience, seed=seed, amp=amp, max_steps_per_epoch=max_steps_per_epoch)
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
     if ckpt_path is not None and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, map_location=device)
+        saved_run = state.get("run", {})
+        diff = [f"{k} {saved_run.get(k)!r} -> {v!r}" for k, v in run.items() if saved_run.get(k) != v]
+        if diff:
+            raise ValueError(f"{ckpt_path} holds a run with other settings ({'; '.join(diff)}); resume it with "
+                             "its own settings, or delete the file (or pass another checkpoint path) to start over")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
@@ -238,7 +250,7 @@ def fit(model: nn.Module, data: ImageData, *, epochs: int, batch_size: int, lr: 
         else:
             bad_epochs += 1
         if ckpt_path is not None:
-            atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+            atomic_save({"run": run, "model": model.state_dict(), "optimizer": opt.state_dict(),
                          "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
                          "history": history.to_dict(), "epoch": epoch + 1,
                          "best_state": best_state, "bad_epochs": bad_epochs}, ckpt_path)

@@ -61,6 +61,17 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path):
     assert h.to_dict() == {**h_ref.to_dict(), "epoch_time": h.epoch_time}
 
 
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    torch.manual_seed(0)
+    fit(toy_model(), toy_data(), checkpoint=ckpt, **{**KW, "epochs": 1})
+    with pytest.raises(ValueError, match=r"other settings \(lr 0.01 -> 0.02\).*delete the file"):
+        fit(toy_model(), toy_data(), checkpoint=ckpt, **{**KW, "epochs": 1, "lr": 2e-2})
+    wider = nn.Sequential(nn.Flatten(), nn.Linear(36, 32), nn.ReLU(), nn.Linear(32, 2))
+    with pytest.raises(ValueError, match=r"shapes"):
+        fit(wider, toy_data(), checkpoint=ckpt, **{**KW, "epochs": 1})
+
+
 def test_atomic_save_keeps_the_old_file_on_failure(tmp_path):
     path = tmp_path / "ck.pt"
     atomic_save({"a": 1}, path)
