@@ -59,7 +59,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import hyperlstm_fast
-from .utils import atomic_save, time_interleaved
+from .utils import atomic_save, settings_diff, time_interleaved
 
 __all__ = [
     "HyperLSTMLayer", "LayerNormLSTMLayer", "TorchLSTMLayer", "CharLM", "Vocab", "CharData",
@@ -675,19 +675,27 @@ class LMHistory:
 TRAIN_STATE_FORMAT = "hypernet_lib.hyperlstm.train_state/1"
 
 
+def _read_checkpoint(path: str, fmt: str, what: str, fix: str, map_location=None) -> dict:
+    """torch.load (weights only) of a file this module wrote in format ``fmt``; a file that cannot be read
+    or has another format raises :class:`CheckpointError` naming ``what`` was expected and the ``fix``."""
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
+        raise CheckpointError(f"{path!r} is not a readable {what} ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:200]}){fix}") from None
+    if not isinstance(ck, dict) or ck.get("format") != fmt:
+        keys = sorted(ck)[:8] if isinstance(ck, dict) else type(ck).__name__
+        raise CheckpointError(f"{path!r} is not a {what} (expected format {fmt!r}; found {keys}){fix}")
+    return ck
+
+
 def _load_train_state(path: str, run: dict, device) -> dict:
     """Read a training state written by :func:`train_char_lm` and check it belongs to this run."""
-    try:
-        ck = torch.load(path, map_location=device, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
-        raise CheckpointError(f"{path!r} is not a readable training state ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:200]}); delete it to start the run over") from None
-    if not isinstance(ck, dict) or ck.get("format") != TRAIN_STATE_FORMAT:
-        raise CheckpointError(f"{path!r} is not a training state of hypernet_lib.hyperlstm (expected format "
-                              f"{TRAIN_STATE_FORMAT!r}); pass another checkpoint path or delete the file")
-    diff = [f"{k} {ck['run'].get(k)!r} -> {v!r}" for k, v in run.items() if ck["run"].get(k) != v]
+    ck = _read_checkpoint(path, TRAIN_STATE_FORMAT, "hyperlstm training state",
+                          "; pass another checkpoint path or delete the file to start the run over", device)
+    diff = settings_diff(ck["run"], run)
     if diff:
-        raise CheckpointError(f"{path!r} holds an interrupted run with other settings ({'; '.join(diff)}); "
+        raise CheckpointError(f"{path!r} holds an interrupted run with other settings ({diff}); "
                               "resume it with its own settings, or delete the file to start over")
     return ck
 
@@ -871,15 +879,8 @@ def load_lm(path: str, map_location="cpu") -> Tuple[CharLM, Vocab, dict]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist; train one with "
                                 "`python -m hypernet_lib.hyperlstm train --save_model PATH`")
-    try:
-        ck = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
-        raise CheckpointError(f"{path!r} is not a readable PyTorch checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:200]})") from None
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        keys = sorted(ck)[:8] if isinstance(ck, dict) else type(ck).__name__
-        raise CheckpointError(f"{path!r} is not a hyperlstm language-model checkpoint (expected format "
-                              f"{CHECKPOINT_FORMAT!r}; found {keys}); it may belong to another model")
+    ck = _read_checkpoint(path, CHECKPOINT_FORMAT, "hyperlstm language-model checkpoint",
+                          "; it may belong to another model", map_location)
     model = CharLM(**ck["config"])
     try:
         model.load_state_dict(ck["state_dict"])

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import ImageData, batch_indices
-from .utils import atomic_save
+from .utils import atomic_save, settings_diff
 
 __all__ = ["History", "fit", "evaluate", "atomic_save", "save_checkpoint", "load_checkpoint",
            "make_optimizer"]
@@ -186,10 +186,9 @@ def fit(model: nn.Module, data: ImageData, *, epochs: int, batch_size: int, lr: 
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
     if ckpt_path is not None and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, map_location=device)
-        saved_run = state.get("run", {})
-        diff = [f"{k} {saved_run.get(k)!r} -> {v!r}" for k, v in run.items() if saved_run.get(k) != v]
+        diff = settings_diff(state.get("run", {}), run)
         if diff:
-            raise ValueError(f"{ckpt_path} holds a run with other settings ({'; '.join(diff)}); resume it with "
+            raise ValueError(f"{ckpt_path} holds a run with other settings ({diff}); resume it with "
                              "its own settings, or delete the file (or pass another checkpoint path) to start over")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])

@@ -170,3 +170,9 @@ def atomic_save(obj, path: os.PathLike | str) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def settings_diff(saved: dict, run: dict) -> str:
+    """``"k saved -> now; ..."`` for the settings of ``run`` that a saved run had otherwise ("" if none).
+    Resumable loops compare a checkpoint's settings with the current call's before continuing it."""
+    return "; ".join(f"{k} {saved.get(k)!r} -> {v!r}" for k, v in run.items() if saved.get(k) != v)

@@ -454,7 +454,7 @@ def test_resume_refuses_a_state_of_another_run(tmp_path):
     with pytest.raises(hl.CheckpointError, match=r"other settings \(batch_size 4 -> 8\).*delete the file"):
         hl.train_char_lm(model(0), data, checkpoint=str(ck), **{**kw, "max_steps": 10, "batch_size": 8})
     ck.write_bytes(b"not a checkpoint")
-    with pytest.raises(hl.CheckpointError, match="not a readable training state"):
+    with pytest.raises(hl.CheckpointError, match="not a readable hyperlstm training state"):
         hl.train_char_lm(model(0), data, checkpoint=str(ck), **kw)
 
 

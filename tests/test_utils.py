@@ -77,3 +77,9 @@ def test_time_interleaved_takes_turns_and_reduces(monkeypatch):
         utils.time_interleaved({}, repeats=1, stat="mean")
     with pytest.raises(ValueError, match="repeats must be a positive integer"):
         utils.time_interleaved({}, repeats=0)
+
+
+def test_settings_diff_names_each_changed_setting():
+    from hypernet_lib.utils import settings_diff
+    assert settings_diff({"lr": 0.1, "seed": 0}, {"lr": 0.1, "seed": 0}) == ""
+    assert settings_diff({"lr": 0.1, "seed": 0}, {"lr": 0.2, "seed": 0, "clip": 1.0}) == "lr 0.1 -> 0.2; clip None -> 1.0"
