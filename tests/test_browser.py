@@ -127,6 +127,15 @@ def test_chapter_page(site, browser, mathjax, chapter):
     md_tables = sum("|---" in "".join(o.get("data", {}).get("text/markdown", "")) for c in _notebook(chapter).cells
                     if c.cell_type == "code" for o in c.outputs)
     assert tables >= md_tables, f"{chapter}: {md_tables} Markdown tables in its outputs but {tables} rendered"
+    cut = page.evaluate("""() => Array.from(document.querySelectorAll(
+            'div.cell_output table, mjx-container[display="true"]'))
+        .filter(e => {
+            const column = (e.closest('.bd-article') || document.body).getBoundingClientRect();
+            const scrolls = ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+            return e.getBoundingClientRect().right > column.right + 1
+                || (e.scrollWidth > e.clientWidth + 1 && !scrolls); })
+        .map(e => e.innerText.slice(0, 60))""")
+    assert not cut, f"{chapter}: wide tables or equations cut off at the column edge (not scrollable): {cut}"
     for text_repr in ("HBox(children", "VBox(children", "FloatSlider(", "IntSlider(", "Output()"):
         assert text_repr not in outputs_text, f"{chapter} shows a widget as text ({text_repr}) instead of rendering it"
     ids = page.eval_on_selector_all("div.hn-static-slider", "els => els.map(e => e.id)")
