@@ -24,26 +24,38 @@ __all__ = ["plot_histories", "filter_grid", "filter_mosaic", "figure_to_png", "s
 SLIDER_CLASS = "hn-static-slider"
 
 
+#: How the History fields read on an axis.
+_METRIC_NAMES = {"train_loss": "training loss", "val_loss": "validation loss", "train_acc": "training accuracy",
+                 "val_acc": "validation accuracy"}
+
+
 def plot_histories(histories: dict, metrics: Sequence[str] = ("val_acc",), ax=None, error: bool = False):
     """Learning curves of several runs on one axis.  ``histories``: name -> History.
 
-    With ``error=True`` accuracies are drawn as error rates in percent.
+    Each run keeps one colour (the same run has the same colour on every axis drawn in turn);
+    training curves are dashed, validation curves solid.  With ``error=True`` accuracies are drawn as
+    error rates in percent.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     styles = {"train": "--", "val": "-"}
-    for name, h in histories.items():
+
+    def label(metric):
+        name = _METRIC_NAMES.get(metric, metric.replace("_", " "))
+        return name.replace("accuracy", "error (%)") if error and metric.endswith("acc") else name
+
+    for k, (name, h) in enumerate(histories.items()):
         for metric in metrics:
             values = np.asarray(getattr(h, metric), dtype=float)
             if error and metric.endswith("acc"):
                 values = 100 * (1 - values)
             epochs = np.arange(1, len(values) + 1)
-            ax.plot(epochs, values, styles.get(metric.split("_")[0], "-"), marker="o", ms=3,
-                    label=f"{name} ({metric.replace('acc', 'error %' if error else 'acc')})")
+            ax.plot(epochs, values, styles.get(metric.split("_")[0], "-"), marker="o", ms=3, color=f"C{k}",
+                    label=f"{name}, {label(metric)}" if len(metrics) > 1 else name)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(", ".join(m.replace("acc", "error (%)" if error else "accuracy") for m in metrics))
+    ax.set_ylabel(", ".join(label(m) for m in metrics) if len(metrics) < 3 else "")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return ax
 
 

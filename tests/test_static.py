@@ -140,3 +140,23 @@ def test_filter_explorer_update_regenerates():
     with torch.no_grad():                       # the model moving or changing later leaves the sliders alone
         net.generator.w_out.zero_()
     torch.testing.assert_close(ex.kernel(torch.ones(4)), before)
+
+
+def test_learning_curves_keep_one_colour_per_run_across_axes():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from hypernet_lib.plotting import plot_histories
+    from hypernet_lib.train import History
+    runs = {"conventional": History(train_loss=[1.0, 0.5], val_loss=[1.1, 0.6], val_acc=[0.8, 0.9]),
+            "hypernetwork": History(train_loss=[1.2, 0.7], val_loss=[1.3, 0.8], val_acc=[0.7, 0.85])}
+    fig, (a, b) = plt.subplots(1, 2)
+    plot_histories(runs, metrics=("train_loss", "val_loss"), ax=a)
+    plot_histories(runs, metrics=("val_acc",), ax=b, error=True)
+    colour = lambda ax: {l.get_label().split(",")[0]: l.get_color() for l in ax.get_lines()}  # noqa: E731
+    assert colour(a) == colour(b) and len(set(colour(a).values())) == 2
+    assert [l.get_label() for l in a.get_lines()][:2] == ["conventional, training loss", "conventional, validation loss"]
+    assert a.get_lines()[0].get_linestyle() == "--" and a.get_lines()[1].get_linestyle() == "-"
+    assert b.get_ylabel() == "validation error (%)"
+    assert b.get_lines()[0].get_ydata()[1] == pytest.approx(10.0)
+    plt.close(fig)
