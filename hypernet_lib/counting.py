@@ -451,7 +451,12 @@ def plot_sweeps(width: int = 64, f: int = 3, n_z: int = 4, n_layers: int = 12, c
         c = break_even_width(s, f, n_z, None, n_layers, chunk)
         if c is not None and width_values[0] < c <= width_values[-1]:
             axes[2].axvline(c, ls=":", lw=1.2, color=SCHEME_COLORS[s])
-    axes[0].legend(fontsize=8)
+    # one legend for all three panels, below them, at a readable size
+    handles, labels = axes[0].get_legend_handles_labels()
+    if fig.get_layout_engine() is not None:
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(SCHEMES), fontsize=10, frameon=False)
+    else:
+        axes[0].legend(fontsize=9)
     return fig
 
 
@@ -465,7 +470,12 @@ def calculator_rows(n_in: int, n_out: int, f: int = 3, n_z: int = 4, d: Optional
             n = scheme_params(s, n_in, n_out, f, n_z, d, n_layers, chunk)
             note = ""
         except ValueError as e:
-            n, note = None, str(e).split(";")[0]
+            n = None
+            if s == "tiled" and (n_in % chunk or n_out % chunk):
+                note = (f"not applicable: {chunk}×{chunk} tiles cannot cover a kernel of {n_in}→{n_out} "
+                        f"channels (both channel counts must be multiples of {chunk})")
+            else:
+                note = f"not applicable: {str(e).split(';')[0]}"
         rows.append({"scheme": SCHEME_LABELS[s], "params": n,
                      "ratio": None if n is None else ordinary / n,
                      "fp32_bytes": None if n is None else 4 * n, "note": note})
@@ -762,8 +772,8 @@ def published_table_html(rows: list[dict]) -> str:
         p = PUBLISHED[r["key"]]
         body.append([r["what"], f"{r['count']:,}", format_published(p, r["count"]), format_published(p),
                      f"{r['diff']:+,.0f}", "yes" if r["rounds"] else "no"])
-    return _html_table(["configuration", "module: sum(p.numel())", "rounded like the paper", "published",
-                        "module − published", "same printed digits"], body)
+    return _html_table(["configuration", "module", "rounded like the paper", "published",
+                        "module − published", "same digits"], body)
 
 
 def seed002_layer_rows(n_z: int = 16) -> list[dict]:
@@ -777,16 +787,20 @@ def seed002_layer_rows(n_z: int = 16) -> list[dict]:
 
 
 def memory_disk_html(rows: list[dict]) -> str:
-    """The rows of :func:`memory_disk_table` as HTML."""
+    """The rows of :func:`memory_disk_table` as HTML.
+
+    Columns (short, so that the table fits a page): parameters, their fp32 bytes, the generated
+    weights, what autograd keeps for the backward pass, the total of the three while generating,
+    (on CUDA: the allocator's peak), the checkpoint's size on disk, and disk / fp32 parameter bytes.
+    """
     cuda = any("cuda_peak_bytes" in r for r in rows)
     body = [[r["name"], f"{r['params']:,}", format_bytes(r["param_bytes"]), format_bytes(r["generated_bytes"]),
              format_bytes(r["saved_bytes"]), format_bytes(r["total_bytes"])]
             + ([format_bytes(r["cuda_peak_bytes"]) if "cuda_peak_bytes" in r else "–"] if cuda else [])
             + [format_bytes(r["disk_bytes"]), f"{r['disk_bytes'] / r['param_bytes']:.3f}"] for r in rows]
-    return _html_table(["model", "parameters", "parameters (fp32)", "generated weights",
-                        "kept for backward", "total while generating"]
-                       + (["CUDA peak while generating"] if cuda else [])
-                       + ["checkpoint on disk", "disk / parameter bytes"], body)
+    return _html_table(["model", "params", "params (fp32)", "generated", "for backward", "total"]
+                       + (["CUDA peak"] if cuda else [])
+                       + ["on disk", "disk / fp32"], body)
 
 
 def solve_nz(target: int, count: Callable[[int], int], max_nz: int = 1024) -> int:
