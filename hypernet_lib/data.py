@@ -200,9 +200,13 @@ def fetch(source: Source, folder: Path, timeout: float = 30.0) -> Path:
         finally:
             if tmp.exists():
                 tmp.unlink()
+    if errors:
+        why = f"could not download {source.filename} (offline?). Tried:\n  " + "\n  ".join(errors)
+    else:           # nothing to try: say so, instead of an empty list after "Tried:"
+        why = (f"could not download {source.filename}: no download URL is registered for it "
+               "(hypernet_lib.data.SOURCES), so nothing was tried.")
     raise DataUnavailable(
-        f"could not download {source.filename} (offline?). Tried:\n  " + "\n  ".join(errors) +
-        f"\nPut a copy of {source.filename} at {final} (or set HYPERNET_DATA to a folder that has it).")
+        why + f"\nPut a copy of {source.filename} at {final} (or set HYPERNET_DATA to a folder that has it).")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -153,6 +153,16 @@ def test_server_down_is_a_clear_offline_error(data_root, monkeypatch):
     assert list(data_root.iterdir()) == []
 
 
+def test_no_url_to_try_says_so_instead_of_an_empty_list(data_root, monkeypatch):
+    monkeypatch.setitem(D.SOURCES, "cifar100", D.Source("cifar-100-python.tar.gz", (), md5="0" * 32))
+    with pytest.raises(D.DataUnavailable, match="no download URL is registered.*nothing was tried") as exc:
+        D.load_cifar100()
+    msg = str(exc.value)
+    assert "Tried:" not in msg
+    assert "cifar-100-python.tar.gz" in msg and str(data_root / "cifar-100-python.tar.gz") in msg
+    assert list(data_root.iterdir()) == []
+
+
 def test_corrupt_archive_on_disk(data_root, monkeypatch):
     bad = data_root / "cifar-100-python.tar.gz"
     bad.write_bytes(b"\x1f\x8b this is not a tar.gz")
