@@ -743,6 +743,10 @@ def z_sensitivity(model: _TaskModel, x: torch.Tensor, task_ids: Optional[Sequenc
 
     Returns {'output_spread': float (see :func:`output_spread`, on softmax probabilities),
              'pred_change': % of inputs whose predicted class is not the same under all conditions}.
+
+    Read ``output_spread`` for insensitivity, not ``pred_change``: when the outputs are nearly flat
+    (all class probabilities close to 1/C) a tiny condition-dependent shift still decides the
+    argmax, so an insensitive net can have a ``pred_change`` near 100 %.
     """
     ids = list(range(model.n_tasks)) if task_ids is None else list(task_ids)
     if len(ids) < 2:
@@ -811,21 +815,31 @@ def plot_generated_weights(thetas: torch.Tensor, labels: Sequence[str], n: int =
     return im
 
 
-def plot_diagnostics(reports: dict, ax=None, threshold: float = 0.05):
-    """Bars of weight spread and output spread per model (log scale), with the alarm threshold."""
+def plot_diagnostics(reports: dict, ax=None, threshold: float = 0.05, floor: float = 1e-6):
+    """Bars of weight spread and output spread per model (log scale), with the alarm threshold.
+
+    A log axis cannot show 0: values below ``floor`` (the exact zeros of a dead hypernetwork)
+    get no bar, only a label "0" (or "<floor") at the bottom of the axis, in the bar's colour.
+    The legend sits in a band above 1 (a spread is never above 1), clear of the bars."""
     import matplotlib.pyplot as plt
     import numpy as np
     ax = ax or plt.gca()
     names = list(reports)
     pos = np.arange(len(names))
-    ws = [max(reports[k]["weight_spread"], 1e-6) for k in names]
-    os_ = [max(reports[k]["output_spread"], 1e-6) for k in names]
-    ax.bar(pos - 0.2, ws, 0.4, label="weight spread")
-    ax.bar(pos + 0.2, os_, 0.4, label="output spread")
-    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"alarm ({threshold})")
+    for k, (key, label) in enumerate((("weight_spread", "weight spread"), ("output_spread", "output spread"))):
+        vals = np.array([reports[n][key] for n in names], dtype=float)
+        x = pos + (k - 0.5) * 0.4
+        ax.bar(x, np.where(vals < floor, np.nan, vals), 0.4, label=label, color=f"C{k}")
+        for xi, v in zip(x, vals):
+            if v < floor:
+                ax.text(xi, floor * 1.3, "0" if v == 0 else f"<{floor:g}", ha="center", va="bottom",
+                        fontsize=8, color=f"C{k}", fontweight="bold")
+    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"alarm ({threshold:g})")
     ax.set_yscale("log")
+    ax.set_ylim(floor, 30.0)
+    ax.set_ylabel("spread")
     ax.set_xticks(pos, names)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", ncol=3, frameon=False)
     return ax
 
 
