@@ -231,3 +231,15 @@ def test_chapter_data_choice_is_honest(data_root, monkeypatch):
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
     data, kind = load_cifar100_or_standin("cpu")
     assert kind == "stand-in" and "NOT CIFAR-100" in data.describe() and data.x_train.shape[1:] == (3, 32, 32)
+
+
+def test_path_length_share_and_checkpoint_units():
+    from hypernet_lib.cifar import checkpoint_mb, checkpoint_mib, path_length_share
+    path = [torch.tensor([0.0, 0.0]), torch.tensor([3.0, 4.0]), torch.tensor([3.0, 4.0]), torch.tensor([3.0, 14.0])]
+    assert path_length_share(path, 1) == pytest.approx(5 / 15)        # steps of length 5, 0, 10
+    assert path_length_share(path, 3) == pytest.approx(1.0) and path_length_share(path, 0) == 0.0
+    with pytest.raises(ValueError, match="between 0 and the 3 steps"):
+        path_length_share(path, 4)
+    m = torch.nn.Linear(300, 300)
+    assert checkpoint_mib(m) * 2 ** 20 == pytest.approx(checkpoint_mb(m) * 1e6)
+    assert checkpoint_mib(m) * 2 ** 20 > 300 * 301 * 4              # the fp32 weights, plus pickle overhead
