@@ -470,12 +470,7 @@ def calculator_rows(n_in: int, n_out: int, f: int = 3, n_z: int = 4, d: Optional
             n = scheme_params(s, n_in, n_out, f, n_z, d, n_layers, chunk)
             note = ""
         except ValueError as e:
-            n = None
-            if s == "tiled" and (n_in % chunk or n_out % chunk):
-                note = (f"not applicable: {chunk}×{chunk} tiles cannot cover a kernel of {n_in}→{n_out} "
-                        f"channels (both channel counts must be multiples of {chunk})")
-            else:
-                note = f"not applicable: {str(e).split(';')[0]}"
+            n, note = None, f"not applicable: {str(e).split(';')[0]}"
         rows.append({"scheme": SCHEME_LABELS[s], "params": n,
                      "ratio": None if n is None else ordinary / n,
                      "fp32_bytes": None if n is None else 4 * n, "note": note})

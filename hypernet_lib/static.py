@@ -139,8 +139,8 @@ def tile_grid(out_channels: int, in_channels: int, n_out: int, n_in: int) -> tup
     check_positive_ints(out_channels=out_channels, in_channels=in_channels, n_out=n_out, n_in=n_in)
     if out_channels % n_out or in_channels % n_in:
         raise ValueError(
-            f"a {in_channels}->{out_channels} kernel cannot be tiled by {n_in}->{n_out} basic kernels; "
-            "channel counts must be multiples of the basic kernel's")
+            f"a kernel of {in_channels}→{out_channels} channels cannot be tiled by {n_in}→{n_out} basic kernels: "
+            f"both channel counts must be multiples of the basic kernel's ({n_in}→{n_out})")
     return out_channels // n_out, in_channels // n_in
 
 
