@@ -157,7 +157,7 @@ class ShippedCheckpoint:
             return
         payload = {"format": FORMAT, "settings": self.settings,
                    "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                   "machine": machine, "torch": torch.__version__,
+                   "machine": str(machine), "torch": str(torch.__version__),
                    "models": {k: _half(m.state_dict()) for k, m in models.items()},
                    "extra": dict(extra or {})}
         atomic_save(payload, self.path)
