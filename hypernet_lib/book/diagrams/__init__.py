@@ -1,0 +1,1 @@
+"""Diagrams drawn with matplotlib in the book's style, one module per diagram."""
