@@ -20,10 +20,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import ImageData, batch_indices
-from .utils import atomic_save, settings_diff
+from .utils import (MAX_SEED, TrainingDiverged, atomic_save, check_choice, check_finite, check_float, check_int,
+                    check_output_path, settings_diff)
 
 __all__ = ["History", "fit", "evaluate", "atomic_save", "save_checkpoint", "load_checkpoint",
-           "make_optimizer"]
+           "make_optimizer", "TrainingDiverged"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -37,6 +38,8 @@ def load_checkpoint(path: os.PathLike | str, map_location=None):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}; train first or pass the right path")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file, so not a checkpoint; pass the checkpoint file's path")
     try:
         return torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing here
@@ -87,6 +90,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     """Mean cross-entropy and accuracy of ``model`` on (x, y), in eval mode."""
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
+    check_int(batch_size=batch_size, lo=1)
     if len(y) == 0:
         return {"loss": float("nan"), "acc": float("nan")}
     was_training = model.training
@@ -156,9 +160,27 @@ def fit(model: nn.Module, data: ImageData, *, epochs: int, batch_size: int, lr: 
       A checkpoint of a run with other settings (model shapes, data sizes, hyperparameters) raises
       ValueError instead of being continued silently.
     * ``callbacks(epoch, history)`` run after each epoch's checkpoint (raise to interrupt).
+    * a NaN or infinite training loss, or non-finite weights, at the end of an epoch raise
+      :class:`~hypernet_lib.utils.TrainingDiverged`; the checkpoint of the last good epoch is kept.
+
+    Arguments are checked before any work (ValueError naming the argument); so is the checkpoint path.
     """
-    if epochs < 0 or batch_size <= 0:
-        raise ValueError(f"epochs must be >= 0 and batch_size > 0 (got {epochs}, {batch_size})")
+    check_int(epochs=epochs, warmup_steps=warmup_steps, lo=0)
+    check_int(batch_size=batch_size, eval_batch_size=eval_batch_size, lo=1)
+    check_int(max_steps_per_epoch=max_steps_per_epoch, patience=patience, lo=1, optional=True)
+    check_int(seed=seed, lo=0, hi=MAX_SEED)
+    check_float(lr=lr, lo=0)    # lr 0 is allowed: a run that only measures
+    check_float(weight_decay=weight_decay, lo=0)
+    check_float(clip=clip, lo=0, lo_open=True, optional=True)
+    check_choice("schedule", schedule, (None, "cosine"))
+    if not callable(optimizer):
+        check_choice("optimizer", optimizer, ("adam", "adamw", "sgd"))
+    if next(iter(model.parameters()), None) is None:
+        raise ValueError(f"{type(model).__name__} has no parameters to train")
+    if len(data.y_train) == 0:
+        raise ValueError("data.y_train is empty: there is nothing to train on")
+    if checkpoint is not None:
+        check_output_path(checkpoint, "checkpoint")
     has_val = len(data.y_val) > 0
     if not has_val and patience is not None:
         raise ValueError("early stopping (patience) needs a validation split, but data.y_val is empty; "
@@ -234,6 +256,9 @@ def fit(model: nn.Module, data: ImageData, *, epochs: int, batch_size: int, lr: 
             loss_sum += loss.detach() * len(y)
             correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
+        check_finite(loss=loss_sum, model=model, where=f"in epoch {epoch + 1}",
+                     hint=(f"{'the checkpoint ' + str(ckpt_path) + ' still holds the run as of epoch ' + str(epoch) + '; ' if ckpt_path is not None and epoch > 0 else ''}"
+                           f"lower the learning rate (lr={lr:g}) or clip the gradients"))
         val = evaluate(model, data.x_val, data.y_val, eval_batch_size, amp)
         history.train_loss.append(loss_sum.item() / max(seen, 1))
         history.train_acc.append(correct.item() / max(seen, 1))
