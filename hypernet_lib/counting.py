@@ -7,7 +7,7 @@ and disk cost of each scheme, measured.
 Schemes (names used throughout: ``SCHEMES``):
 
 ``"ordinary"``     every kernel is a learned tensor:            N_out·N_in·f·f per layer.
-``"linear_head"``  one ``Linear(N_z, N)`` per layer, with bias (seed 002's "full HyperNetwork"):
+``"linear_head"``  one ``Linear(N_z, N)`` per layer, with bias (a common first design):
                    (N_z+1)·N + N_z per layer -- always *larger* than the N weights it makes.
 ``"ha"``           Ha's factorised generator (Eq. 2), one generator per layer:
                    N_z + d(N_z+1)N_in + f·N_out·f(d+1) per layer.
@@ -22,8 +22,10 @@ otherwise: those stay ordinary parameters in every scheme.
 Also here:
 
 - :data:`PUBLISHED`, :func:`build_published`, :func:`count_published`: the paper's MNIST, WRN 40-1 and
-  PTB models and seed 002's CIFAR-100 nets, built from ``hypernet_lib`` (on the meta device, so the
-  85 M-parameter net costs no memory) and counted, next to the published numbers;
+  PTB models, built from ``hypernet_lib`` (on the meta device, so counting costs no memory) and
+  counted, next to the published numbers;
+- :func:`cifar100_net_params`: chapter 4's CIFAR-100 net (5 conv + 3 FC) in each variant, including
+  the 85 M-parameter one that gives every layer its own linear head;
 - :func:`break_even_width`, :func:`break_even_nz`, :func:`sweep`, :func:`plot_sweeps`,
   :func:`calculator_html`: the chapter's plots and calculator;
 - :func:`generation_memory`, :func:`checkpoint_bytes`: memory while generating (measured from the
@@ -43,7 +45,6 @@ import torch
 import torch.nn as nn
 
 from . import paper
-from .cifar import SEED002
 from .static import HyperConvGenerator, MNISTHyperNet, TiledConvEmbeddings, tile_grid
 from .utils import check_positive_ints, checkpoint_bytes, count_params
 
@@ -55,7 +56,7 @@ __all__ = [
     # (e) recurrent
     "lstm_params", "hyperlstm_params", "char_lm_params",
     # whole nets
-    "mnist_hyper_params", "seed002_params", "SEED002_VARIANTS", "wrn_params", "wrn_kernel_shapes",
+    "mnist_hyper_params", "cifar100_net_params", "CIFAR100_VARIANTS", "wrn_params", "wrn_kernel_shapes",
     # schemes, plots, calculator
     "SCHEMES", "SCHEME_LABELS", "SCHEME_COLORS", "scheme_params", "compression_ratio", "break_even_width", "break_even_nz",
     "ha_break_even_width_closed_form", "sweep", "plot_sweeps", "calculator_rows", "calculator_html",
@@ -65,7 +66,7 @@ __all__ = [
     # memory and disk
     "generation_memory", "checkpoint_bytes", "memory_disk_table", "format_bytes",
     # chapter tables
-    "format_published", "published_table_html", "seed002_layer_rows", "memory_disk_html", "solve_nz",
+    "format_published", "published_table_html", "linear_head_rows", "memory_disk_html", "solve_nz",
 ]
 
 
@@ -106,7 +107,7 @@ def linear_head_params(n_z: int, n_weights: int, bias: bool = True, with_z: bool
 
     (N_z + 1)·N (+ N_z for z).  The head holds a full copy of the layer's weights *per
     input dimension of z*, plus one more for its bias: at N_z = 16 that is 17 copies.
-    This is seed 002's "17× parameter explosion": it is built into the construction.
+    A "17× parameter explosion" at N_z = 16 is therefore built into the construction, not a finding.
     """
     check_positive_ints(n_z=n_z, n_weights=n_weights)
     return (n_z + (1 if bias else 0)) * n_weights + (n_z if with_z else 0)
@@ -215,14 +216,14 @@ def mnist_hyper_params(n_z: int = 4, f: int = 7, channels: int = 16, d: Optional
     return ha_generator_params(n_z, channels, channels, f, d, n_layers=1)
 
 
-#: Seed 002's CIFAR-100 net: 5 convs 3×3 (3→64→128→256→512→512), BN after each, global
+#: Chapter 4's CIFAR-100 net: 5 convs 3×3 (3→64→128→256→512→512), BN after each, global
 #: average pooling, FC 512→1024→512→100.
-SEED002_CONVS = ((3, 64), (64, 128), (128, 256), (256, 512), (512, 512))
-SEED002_FCS = ((512, 1024), (1024, 512), (512, 100))
+CIFAR100_CONVS = ((3, 64), (64, 128), (128, 256), (256, 512), (512, 512))
+CIFAR100_FCS = ((512, 1024), (1024, 512), (512, 100))
 
 
-def _seed002_chunks(kind: str, out_f: int, in_f: int, chunk: int = 16, f: int = 3) -> int:
-    """Chunks that cover one of seed 002's weights in the chunked variants (``hypernet_lib.cifar``):
+def _cifar100_chunks(kind: str, out_f: int, in_f: int, chunk: int = 16, f: int = 3) -> int:
+    """Chunks that cover one of the CIFAR-100 net's weights in the chunked variants (``hypernet_lib.cifar``):
     a conv needs ceil(out/16)·ceil(in/16) 16×16×3×3 chunks (cropped at the edge); an FC matrix is
     covered by 48×48 blocks, each chunk read as the paper's 2-D (16·3)×(16·3) kernel matrix."""
     if kind == "conv":
@@ -230,11 +231,11 @@ def _seed002_chunks(kind: str, out_f: int, in_f: int, chunk: int = 16, f: int = 
     return math.ceil(out_f / (chunk * f)) * math.ceil(in_f / (chunk * f))
 
 
-SEED002_VARIANTS = ("standard", "naive_full", "partial", "chunked_full")
+CIFAR100_VARIANTS = ("standard", "naive_full", "partial", "chunked_full")
 
 
-def seed002_params(variant: str = "standard", n_z: Optional[int] = None, d: Optional[int] = None) -> int:
-    """Seed 002's CIFAR-100 nets (as built by ``hypernet_lib.cifar.build_cifar_net``), closed form.
+def cifar100_net_params(variant: str = "standard", n_z: Optional[int] = None, d: Optional[int] = None) -> int:
+    """Chapter 4's CIFAR-100 net, 5 conv + 3 FC layers (as built by ``hypernet_lib.cifar.build_cifar_net``), closed form.
 
     - ``"standard"``: ordinary weights.
     - ``"naive_full"``: every weight (5 conv + 3 FC) from its own ``Linear(N_z, N)`` with bias and
@@ -244,12 +245,12 @@ def seed002_params(variant: str = "standard", n_z: Optional[int] = None, d: Opti
 
     Biases (1,472 conv + 1,636 FC) and batch norm (2·1,472) are ordinary in every variant.
     """
-    if variant not in SEED002_VARIANTS:
-        raise ValueError(f"unknown seed-002 variant {variant!r}; choose one of {', '.join(SEED002_VARIANTS)}")
-    layers = ([("conv", o, i, o * i * 9) for i, o in SEED002_CONVS]
-              + [("fc", o, i, o * i) for i, o in SEED002_FCS])
-    biases = sum(o for _, o in SEED002_CONVS) + sum(o for _, o in SEED002_FCS)
-    bn = sum(batchnorm_params(o) for _, o in SEED002_CONVS)
+    if variant not in CIFAR100_VARIANTS:
+        raise ValueError(f"unknown CIFAR-100 net variant {variant!r}; choose one of {', '.join(CIFAR100_VARIANTS)}")
+    layers = ([("conv", o, i, o * i * 9) for i, o in CIFAR100_CONVS]
+              + [("fc", o, i, o * i) for i, o in CIFAR100_FCS])
+    biases = sum(o for _, o in CIFAR100_CONVS) + sum(o for _, o in CIFAR100_FCS)
+    bn = sum(batchnorm_params(o) for _, o in CIFAR100_CONVS)
     if variant == "standard":
         return sum(n for *_, n in layers) + biases + bn
     if variant == "naive_full":
@@ -257,7 +258,7 @@ def seed002_params(variant: str = "standard", n_z: Optional[int] = None, d: Opti
         return sum(linear_head_params(n_z, n) for *_, n in layers) + biases + bn
     n_z = 64 if n_z is None else n_z
     large = (2, 3, 4, 5, 6) if variant == "partial" else range(8)       # conv3-5, fc1, fc2
-    chunks = sum(_seed002_chunks(k, o, i) for j, (k, o, i, _) in enumerate(layers) if j in large)
+    chunks = sum(_cifar100_chunks(k, o, i) for j, (k, o, i, _) in enumerate(layers) if j in large)
     ordinary = sum(n for j, (*_, n) in enumerate(layers) if j not in large)
     return ordinary + ha_generator_params(n_z, 16, 16, 3, d, n_layers=chunks) + biases + bn
 
@@ -309,7 +310,7 @@ def wrn_params(depth: int = 40, width: int = 1, num_classes: int = 10, hyper: bo
 SCHEMES = ("ordinary", "linear_head", "ha", "ha_shared", "tiled")
 SCHEME_LABELS = {
     "ordinary": "ordinary weights",
-    "linear_head": "Linear(N_z, N) per layer (seed 002)",
+    "linear_head": "Linear(N_z, N) head per layer",
     "ha": "Eq. 2 generator per layer",
     "ha_shared": "one Eq. 2 generator, shared",
     "tiled": "one generator of 16×16 tiles",
@@ -317,7 +318,7 @@ SCHEME_LABELS = {
 
 
 #: One colour per scheme, the same in every plot.
-SCHEME_COLORS = dict(zip(SCHEMES, ("C0", "C1", "C2", "C3", "C4")))
+SCHEME_COLORS = dict(zip(SCHEMES, ("#4E79A7", "#B07AA1", "#F28E2B", "#E15759", "#59A14F")))
 
 
 def _check_scheme(scheme: str) -> None:
@@ -426,10 +427,11 @@ def sweep(var: str, values: Sequence[int], schemes: Sequence[str] = SCHEMES, **f
 def plot_sweeps(width: int = 64, f: int = 3, n_z: int = 4, n_layers: int = 12, chunk: int = 16,
                 nz_values: Sequence[int] = tuple(range(1, 129)),
                 width_values: Sequence[int] = tuple(range(16, 1025, 16)), axes=None):
-    """Three panels: parameters vs N_z, parameters vs width, compression ratio vs width."""
+    """Three panels, stacked for a text column: parameters vs N_z, parameters vs width, and the
+    compression ratio vs width."""
     import matplotlib.pyplot as plt
     if axes is None:
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+        fig, axes = plt.subplots(3, 1, figsize=(6.9, 9.0), constrained_layout=True)
     else:
         fig = axes[0].figure
     by_nz = sweep("n_z", nz_values, width=width, f=f, n_layers=n_layers, chunk=chunk)
@@ -451,10 +453,10 @@ def plot_sweeps(width: int = 64, f: int = 3, n_z: int = 4, n_layers: int = 12, c
         c = break_even_width(s, f, n_z, None, n_layers, chunk)
         if c is not None and width_values[0] < c <= width_values[-1]:
             axes[2].axvline(c, ls=":", lw=1.2, color=SCHEME_COLORS[s])
-    # one legend for all three panels, below them, at a readable size
+    # one legend for all three panels, above them, at a readable size
     handles, labels = axes[0].get_legend_handles_labels()
     if fig.get_layout_engine() is not None:
-        fig.legend(handles, labels, loc="outside lower center", ncol=len(SCHEMES), fontsize=10, frameon=False)
+        fig.legend(handles, labels, loc="outside upper center", ncol=3, fontsize=9, frameon=False)
     else:
         axes[0].legend(fontsize=9)
     return fig
@@ -513,7 +515,7 @@ class SchemeStack(nn.Module):
         if scheme == "ordinary":
             self.weight = nn.Parameter(torch.randn(n_layers, n_out, n_in, f, f) * math.sqrt(2 / (n_in * f * f)))
         elif scheme == "linear_head":
-            # seed 002: an independent Linear(N_z, N) and z per layer
+            # an independent Linear(N_z, N) and z per layer
             self.heads = nn.ModuleList(nn.Linear(n_z, n_out * n_in * f * f) for _ in range(n_layers))
             self.z = nn.Parameter(torch.randn(n_layers, n_z))
         elif scheme == "ha":
@@ -532,7 +534,7 @@ class SchemeStack(nn.Module):
         if self.scheme == "ordinary":
             return self.weight
         if self.scheme == "linear_head":
-            # one head per layer: a loop over *layers* (each has its own weights), as in seed 002
+            # one head per layer: a loop over *layers* (each has its own weights)
             return torch.stack([h(z).view(self.shape) for h, z in zip(self.heads, self.z)])
         if self.scheme == "ha":
             return torch.stack([g(z) for g, z in zip(self.generators, self.z)])
@@ -607,11 +609,6 @@ PUBLISHED: dict[str, Published] = {p.key: p for p in [
               paper.PTB["ln_hyperlstm_large_embedding"][2], 1_000_000, "Ha et al. Table 3",
               lambda: char_lm_params(PTB_VOCAB, hyperlstm_params(PTB_VOCAB, PTB_UNITS, 128, 16, layer_norm=True),
                                      PTB_UNITS)),
-    Published("seed_cifar100_standard_params", "seed 002's standard CIFAR-100 net",
-              SEED002["standard_params_estimate"] / 1e6, 1_000_000, "seed 002 (≈ 5.0 M)",
-              lambda: seed002_params("standard")),
-    Published("seed_cifar100_full_params", "seed 002's \"full HyperNetwork\" (8 × Linear(16, N))",
-              SEED002["naive_full_params"], 1, "seed 002", lambda: seed002_params("naive_full")),
 ]}
 
 
@@ -619,8 +616,7 @@ def build_published(key: str, device: str | torch.device = "meta") -> nn.Module 
     """Build the published configuration ``key`` from the library's modules.
 
     Returns the module, except for ``mnist_hyper_params`` (the list of the hypernetwork's
-    parameters: generator and z).  ``device="meta"`` allocates nothing: counting the 85 M
-    seed-002 net costs no memory.  Imports of the CIFAR and LSTM modules are lazy.
+    parameters: generator and z).  ``device="meta"`` allocates nothing, so counting costs no memory.  Imports of the CIFAR and LSTM modules are lazy.
     """
     if key not in PUBLISHED:
         raise ValueError(f"unknown published configuration {key!r}; choose one of {', '.join(PUBLISHED)}")
@@ -630,9 +626,6 @@ def build_published(key: str, device: str | torch.device = "meta") -> nn.Module 
         if key.startswith("wrn40_1"):
             from .cifar import build_wrn
             return build_wrn(depth=40, width=1, hyper=key == "wrn40_1_hyper_params", num_classes=10)
-        if key.startswith("seed_cifar100"):
-            from .cifar import build_cifar_net
-            return build_cifar_net("standard" if key.endswith("standard_params") else "naive_full")
         from .hyperlstm import paper_ptb_config
         cell, n_z = {"ptb_lstm_params": ("lstm", 4), "ptb_ln_lstm_params": ("ln-lstm", 4),
                      "ptb_hyperlstm_params": ("hyperlstm", 4), "ptb_ln_hyperlstm_params": ("ln-hyperlstm", 4),
@@ -771,11 +764,11 @@ def published_table_html(rows: list[dict]) -> str:
                         "module − published", "same digits"], body)
 
 
-def seed002_layer_rows(n_z: int = 16) -> list[dict]:
-    """Per layer of seed 002's net: weights N and the Linear(N_z, N) head that generates them."""
+def linear_head_rows(n_z: int = 16) -> list[dict]:
+    """Per layer of the CIFAR-100 net: weights N and the Linear(N_z, N) head that generates them."""
     rows = []
-    for name, (i, o), n in ([(f"conv{k + 1}", io, io[0] * io[1] * 9) for k, io in enumerate(SEED002_CONVS)]
-                            + [(f"fc{k + 1}", io, io[0] * io[1]) for k, io in enumerate(SEED002_FCS)]):
+    for name, (i, o), n in ([(f"conv{k + 1}", io, io[0] * io[1] * 9) for k, io in enumerate(CIFAR100_CONVS)]
+                            + [(f"fc{k + 1}", io, io[0] * io[1]) for k, io in enumerate(CIFAR100_FCS)]):
         head = linear_head_params(n_z, n, with_z=False)
         rows.append({"layer": name, "shape": f"{i}→{o}", "weights": n, "head": head, "ratio": head / n})
     return rows

@@ -38,8 +38,8 @@ def test_standard_and_ratio(naive_full):
 
 def test_counts_agree_with_counting_module(naive_full):
     from hypernet_lib import counting
-    assert counting.seed002_params("standard") == count_params(build_cifar_net("standard"))
-    assert counting.seed002_params("naive_full") == count_params(naive_full)
+    assert counting.cifar100_net_params("standard") == count_params(build_cifar_net("standard"))
+    assert counting.cifar100_net_params("naive_full") == count_params(naive_full)
 
 
 def test_chunked_and_partial_counts():

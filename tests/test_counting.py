@@ -63,10 +63,10 @@ def test_linear_head_params_match_module(n_z, n, bias):
 
 
 def test_linear_head_is_nz_plus_one_copies_of_the_layer():
-    # seed 002's per-layer generator sizes are exactly 17 × the weights they generate
-    seed = {1_728: 29_376, 73_728: 1_253_376, 294_912: 5_013_504, 1_179_648: 20_054_016,
+    # per-layer generator sizes of the CIFAR-100 net are exactly 17 × the weights they generate
+    per_layer = {1_728: 29_376, 73_728: 1_253_376, 294_912: 5_013_504, 1_179_648: 20_054_016,
             2_359_296: 40_108_032, 524_288: 8_912_896, 51_200: 870_400}
-    for n, reported in seed.items():
+    for n, reported in per_layer.items():
         assert C.linear_head_params(16, n, with_z=False) == reported == 17 * n
 
 
@@ -203,16 +203,16 @@ def test_sweep_and_calculator():
         C.sweep("depth", [1])
 
 
-# ------------------------------------------------------------------ MNIST (paper §4.1) and the seeds' 3,524
+# ------------------------------------------------------------------ MNIST (paper §4.1), and the common 3,524 slip
 
-def test_mnist_hypernetwork_is_4244_and_the_seeds_3524_is_wrong():
+def test_mnist_hypernetwork_is_4244_and_3524_is_a_slip():
     net = MNISTHyperNet()
     n = count_params(net.hyper_parameters())
     assert n == C.mnist_hyper_params() == C.count_published("mnist_hyper_params") == 4_244
     assert MNISTConvNet().conv2.weight.numel() == 12_544
     first, second, z = 4 * 64 + 64, 4 * 784 + 784, 4
     assert (first, second) == (320, 3_920) and first + second + z == 4_244
-    # the seeds write the second layer as 4×(16×7×7) + 16×7×7 but give its value as 3,200
+    # a common slip: writing the second layer as 4×(16×7×7) + 16×7×7 but evaluating it as 3,200
     assert 4 * (16 * 7 * 7) + 16 * 7 * 7 == second != 3_200
     assert z + first + 3_200 == 3_524
     # the rest of the net is ordinary in both: the difference is exactly the kernel
@@ -287,36 +287,35 @@ def test_checkpoint_bytes_is_four_bytes_per_parameter_plus_overhead():
 
 # ------------------------------------------------------------------ published configs from other modules
 
-@pytest.mark.parametrize("key,exact", [
-    ("seed_cifar100_full_params", 85_160_676),
-    ("seed_cifar100_standard_params", 5_015_140),
-])
-def test_seed002_nets(key, exact):
-    _cifar()
-    n = C.count_published(key)
-    assert n == exact == C.PUBLISHED[key].formula()
-    assert C.PUBLISHED[key].rounds_to_published(n)
-
-
-@pytest.mark.parametrize("variant", C.SEED002_VARIANTS)
-def test_seed002_variants_match_closed_form(variant):
+@pytest.mark.parametrize("variant,exact", [("naive_full", 85_160_676), ("standard", 5_015_140)])
+def test_cifar100_nets(variant, exact):
     cifar = _cifar()
-    assert count_params(meta(lambda: cifar.build_cifar_net(variant))) == C.seed002_params(variant)
+    assert count_params(meta(lambda: cifar.build_cifar_net(variant))) == exact == C.cifar100_net_params(variant)
+
+
+def test_published_table_quotes_only_the_paper():
+    assert all(p.source.startswith("Ha et al.") for p in C.PUBLISHED.values())
+
+
+@pytest.mark.parametrize("variant", C.CIFAR100_VARIANTS)
+def test_cifar100_variants_match_closed_form(variant):
+    cifar = _cifar()
+    assert count_params(meta(lambda: cifar.build_cifar_net(variant))) == C.cifar100_net_params(variant)
 
 
 @pytest.mark.parametrize("variant,n_z", [("naive_full", 4), ("chunked_full", 8), ("partial", 32)])
-def test_seed002_variants_other_nz(variant, n_z):
+def test_cifar100_variants_other_nz(variant, n_z):
     cifar = _cifar()
-    assert count_params(meta(lambda: cifar.build_cifar_net(variant, n_z=n_z))) == C.seed002_params(variant, n_z)
+    assert count_params(meta(lambda: cifar.build_cifar_net(variant, n_z=n_z))) == C.cifar100_net_params(variant, n_z)
 
 
-def test_seed002_full_is_17x_its_weights_by_construction():
+def test_naive_full_is_17x_its_weights_by_construction():
     cifar = _cifar()
     net = meta(lambda: cifar.build_cifar_net("naive_full"))
     std = meta(lambda: cifar.build_cifar_net("standard"))
     n_weights = count_params(std.source)
     assert count_params(net.source) == 17 * n_weights + 8 * 16
-    # the seed's "z + biases + BN: 6,180"
+    # z, biases and batch norm: 6,180
     assert count_params(net) - 17 * n_weights == 8 * 16 + 1_472 + 1_636 + 2 * 1_472 == 6_180
 
 
@@ -375,8 +374,8 @@ def test_published_rounding_and_formatting():
     p = C.PUBLISHED["wrn40_1_params"]
     assert p.digits == 3 and p.rounds_to_published(563_499) and not p.rounds_to_published(563_500)
     assert C.format_published(p, 563_930) == "0.564 M"
-    assert C.format_published(C.PUBLISHED["seed_cifar100_full_params"]) == "85,160,676"
-    assert C.format_bytes(340_672_628) == "324.9 MiB"        # seed 002's "325M" file
+    assert C.format_published(C.PUBLISHED["mnist_hyper_params"]) == "4,244"
+    assert C.format_bytes(340_672_628) == "324.9 MiB"        # the 85 M-parameter net's checkpoint
     assert C.solve_nz(C.mnist_hyper_params(n_z=7), lambda nz: C.mnist_hyper_params(n_z=nz)) == 7
 
 
