@@ -29,28 +29,35 @@ _METRIC_NAMES = {"train_loss": "training loss", "val_loss": "validation loss", "
                  "val_acc": "validation accuracy"}
 
 
-def plot_histories(histories: dict, metrics: Sequence[str] = ("val_acc",), ax=None, error: bool = False):
+def plot_histories(histories: dict, metrics: Sequence[str] = ("val_acc",), ax=None, error: bool = False,
+                   colors: Optional[dict] = None):
     """Learning curves of several runs on one axis.  ``histories``: name -> History.
 
-    Each run keeps one colour (the same run has the same colour on every axis drawn in turn);
-    training curves are dashed, validation curves solid.  With ``error=True`` accuracies are drawn as
-    error rates in percent.
+    Each run keeps one colour (the same run has the same colour on every axis drawn in turn):
+    ``colors[name]`` if given, else the book's colour for a model of that name
+    (:data:`hypernet_lib.book.style.MODEL_COLORS`), else the next colour of the cycle.
+    Training curves are dashed, validation curves solid.  With ``error=True`` accuracies are drawn
+    as error rates in percent.
     """
+    from .book.style import MODEL_COLORS, figsize
+
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.5))
+        _, ax = plt.subplots(figsize=figsize(3.2))
     styles = {"train": "--", "val": "-"}
+    colors = dict(colors or {})
 
     def label(metric):
         name = _METRIC_NAMES.get(metric, metric.replace("_", " "))
         return name.replace("accuracy", "error (%)") if error and metric.endswith("acc") else name
 
     for k, (name, h) in enumerate(histories.items()):
+        color = colors.get(name, MODEL_COLORS.get(name, f"C{k}"))
         for metric in metrics:
             values = np.asarray(getattr(h, metric), dtype=float)
             if error and metric.endswith("acc"):
                 values = 100 * (1 - values)
             epochs = np.arange(1, len(values) + 1)
-            ax.plot(epochs, values, styles.get(metric.split("_")[0], "-"), marker="o", ms=3, color=f"C{k}",
+            ax.plot(epochs, values, styles.get(metric.split("_")[0], "-"), marker="o", ms=3, color=color,
                     label=f"{name}, {label(metric)}" if len(metrics) > 1 else name)
     ax.set_xlabel("epoch")
     ax.set_ylabel(", ".join(label(m) for m in metrics) if len(metrics) < 3 else "")
@@ -59,36 +66,55 @@ def plot_histories(histories: dict, metrics: Sequence[str] = ("val_acc",), ax=No
     return ax
 
 
-def filter_mosaic(kernel: torch.Tensor, pad: int = 1) -> np.ndarray:
-    """(N_out, N_in, f, f) -> one 2-D array: row o, column i holds filter K[o, i], with NaN gaps."""
-    k = kernel.detach().float().cpu().numpy()
-    if k.ndim != 4:
-        raise ValueError(f"expected a kernel of shape (N_out, N_in, f, f), got {k.shape}")
+def filter_mosaic(kernel: torch.Tensor, pad: int = 1, per_filter: bool = False) -> np.ndarray:
+    """(N_out, N_in, f, f) -> one 2-D array: tile (row o, column i) holds filter K[o, i], NaN gaps.
+
+    Tiles are laid out by ``torchvision.utils.make_grid`` (N_in tiles per row), with the outer
+    border cropped.  ``per_filter=True`` divides each filter by its own largest |weight|, so every
+    tile spans [-1, 1]: the shapes of faint filters become visible, their sizes are lost.
+    """
+    from torchvision.utils import make_grid
+
+    k = kernel.detach().float().cpu()
+    if k.dim() != 4:
+        raise ValueError(f"expected a kernel of shape (N_out, N_in, f, f), got {tuple(k.shape)}")
+    if pad < 0:
+        raise ValueError(f"pad must be >= 0, got {pad}")
     n_out, n_in, fh, fw = k.shape
-    out = np.full((n_out * (fh + pad) - pad, n_in * (fw + pad) - pad), np.nan, dtype=np.float32)
-    view = k.transpose(0, 2, 1, 3)                                        # (N_out, f, N_in, f)
-    for o in range(n_out):                                                # drawing only: <= 64 rows
-        rows = slice(o * (fh + pad), o * (fh + pad) + fh)
-        for i in range(n_in):
-            out[rows, i * (fw + pad): i * (fw + pad) + fw] = view[o, :, i, :]
-    return out
+    if per_filter:
+        k = k / k.abs().amax(dim=(2, 3), keepdim=True).clamp_min(1e-12)
+    if n_out * n_in == 1:                                        # make_grid adds no padding to one tile
+        return k[0, 0].numpy().astype(np.float32)
+    grid = make_grid(k.reshape(n_out * n_in, 1, fh, fw), nrow=n_in, padding=pad, pad_value=float("nan"))
+    grid = grid[0]                                               # make_grid repeats one channel to three
+    if pad:
+        grid = grid[pad:-pad, pad:-pad]                          # no border around the mosaic
+    return grid.numpy().astype(np.float32)
 
 
 def filter_grid(kernel: torch.Tensor, ax=None, vmax: Optional[float] = None, title: Optional[str] = None,
-                cmap: str = "RdBu_r"):
-    """Draw every f×f filter of a conv kernel in an N_out × N_in grid on one colour scale.
+                cmap: str = "RdBu_r", per_filter: bool = False):
+    """Draw every f×f filter of a conv kernel in an N_out × N_in grid (row: output channel o,
+    column: input channel i).
 
-    ``vmax`` fixes the symmetric colour range (share it between plots to compare them).
-    Returns the image artist (for a colour bar)."""
+    By default all filters share one symmetric colour scale; ``vmax`` fixes it (share it between
+    plots to compare them).  ``per_filter=True`` gives each filter its own scale (its largest
+    |weight| is full colour), which shows the shape of small filters but hides their size.
+    Returns the image artist (for a colour bar).
+    """
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 5))
-    mosaic = filter_mosaic(kernel)
+        from .book.style import figsize
+        _, ax = plt.subplots(figsize=figsize(6.4, width=0.95))
+    mosaic = filter_mosaic(kernel, per_filter=per_filter)
+    if per_filter:
+        vmax = 1.0
     vmax = float(np.nanmax(np.abs(mosaic))) if vmax is None else vmax
     im = ax.imshow(mosaic, cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.grid(False)
     ax.set_xlabel("input channel i")
-    ax.set_ylabel("output channel")
+    ax.set_ylabel("output channel o")
     if title:
         ax.set_title(title)
     return im
