@@ -59,12 +59,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import hyperlstm_fast
-from .utils import atomic_save, settings_diff, time_interleaved
+from .utils import (MAX_SEED, TrainingDiverged, atomic_save, check_choice, check_finite, check_float, check_int,
+                    check_output_path, settings_diff, tensor_sha256, time_interleaved)
 
 __all__ = [
     "HyperLSTMLayer", "LayerNormLSTMLayer", "TorchLSTMLayer", "CharLM", "Vocab", "CharData",
     "CELLS", "make_char_data", "stream_batches", "evaluate_bpc", "train_char_lm", "generate",
     "scaling_vectors", "save_lm", "load_lm", "CheckpointError", "paper_ptb_config", "speed_rows", "time_fwd_bwd",
+    "TrainingDiverged",
 ]
 
 #: Cells the language model can use.  "ln-*" means layer norm on (main and hyper cell).
@@ -343,6 +345,41 @@ class HyperLSTMLayer(nn.Module):
             return out, new_state, {"d_h": d_all[0], "d_x": d_all[1], "b_z": d_all[2]}
         return out, new_state
 
+    # --- the packed parameters under their names (detached views: clone before changing them) ---
+    def _split_gates(self, w: torch.Tensor, n: int, offset: int = 0) -> Dict[str, torch.Tensor]:
+        return {y: w[..., offset + k * n:offset + (k + 1) * n].detach() for k, y in enumerate(GATES)}
+
+    def gate_weights(self) -> Dict[str, Dict[str, torch.Tensor]]:
+        """The main cell's static weights per gate: ``{"W_h": {y: (N_h, N_h)}, "W_x": {y: (I, N_h)},
+        "b_0": {y: (N_h,)}}``, stored (inputs, outputs): the paper's W_h^y h is ``h @ W_h[y]``."""
+        H = self.hidden_size
+        return {"W_h": self._split_gates(self.W_rec, H), "W_x": self._split_gates(self.W_in, H),
+                "b_0": self._split_gates(self.b_0, H)}
+
+    def hyper_gate_weights(self) -> Dict[str, Optional[Dict[str, torch.Tensor]]]:
+        """The hyper cell's weights per gate: on h_{t-1} ``"W_h"`` (N_h, N_ĥ), on x_t ``"W_x"`` (I, N_ĥ),
+        on ĥ_{t-1} ``"W_hhat"`` (N_ĥ, N_ĥ), and its bias ``"b"`` (N_ĥ,), None with layer norm."""
+        H, Hh = self.hidden_size, self.hyper_num_units
+        return {"W_h": self._split_gates(self.W_rec, Hh, 4 * H), "W_x": self._split_gates(self.W_in, Hh, 4 * H),
+                "W_hhat": self._split_gates(self.W_hath, Hh),
+                "b": None if self.b_hat is None else self._split_gates(self.b_hat, Hh)}
+
+    def z_maps(self) -> Dict[str, Dict[str, torch.Tensor]]:
+        """ĥ -> z weights: ``z_maps()[s][y]`` is the (N_ĥ, N_z) matrix that makes z_s^y, for the source
+        s in "h", "x", "b" (the paper's W_ĥh^y, W_ĥx^y, W_ĥb^y) and the gate y in "i", "g", "f", "o"."""
+        W = self.W_z.detach().view(self.hyper_num_units, 3, 4, self.n_z)
+        return {s: {y: W[:, a, k] for k, y in enumerate(GATES)} for a, s in enumerate("hxb")}
+
+    def z_biases(self) -> Dict[str, Dict[str, torch.Tensor]]:
+        """Biases of z_h and z_x: ``z_biases()[s][y]`` (N_z,) for s in "h", "x" (z_b has none)."""
+        b = self.b_z.detach().view(2, 4, self.n_z)
+        return {s: {y: b[a, k] for k, y in enumerate(GATES)} for a, s in enumerate("hx")}
+
+    def d_maps(self) -> Dict[str, Dict[str, torch.Tensor]]:
+        """z -> d weights: ``d_maps()[s][y]`` (N_z, N_h) is W_hz^y, W_xz^y or W_bz^y for s = "h", "x", "b"."""
+        W = self.W_d.detach().view(3, 4, self.n_z, self.hidden_size)
+        return {s: {y: W[a, k] for k, y in enumerate(GATES)} for a, s in enumerate("hxb")}
+
 
 # ---------------------------------------------------------------------------------------------
 # Baselines with the same interface
@@ -470,6 +507,8 @@ class Vocab:
     """Characters <-> ids.  ``chars`` is the sorted string of distinct characters."""
 
     def __init__(self, chars: str):
+        if not isinstance(chars, str):
+            raise ValueError(f"a vocabulary is built from a str of characters, got {type(chars).__name__}")
         if not chars:
             raise ValueError("a vocabulary needs at least one character")
         self.chars = "".join(sorted(set(chars)))
@@ -493,7 +532,22 @@ class Vocab:
         return torch.tensor([self.index[ch] for ch in text], dtype=torch.long)
 
     def decode(self, ids) -> str:
-        return "".join(self.chars[int(i)] for i in ids)
+        """Characters of ``ids`` (an iterable of integer ids in [0, len(self))); anything else raises ValueError."""
+        if isinstance(ids, torch.Tensor):
+            if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+                raise ValueError(f"ids must be integers, got a {ids.dtype} tensor")
+            ids = ids.reshape(-1).tolist()
+        out = []
+        for i in ids:
+            if isinstance(i, torch.Tensor) and i.numel() == 1 and not i.is_floating_point():
+                i = int(i)
+            if isinstance(i, bool) or not isinstance(i, int) and not hasattr(i, "__index__"):
+                raise ValueError(f"ids must be integers, got {i!r}")
+            i = int(i.__index__()) if not isinstance(i, int) else i
+            if not 0 <= i < len(self.chars):
+                raise ValueError(f"id {i} is outside the vocabulary (ids 0..{len(self.chars) - 1})")
+            out.append(self.chars[i])
+        return "".join(out)
 
 
 @dataclass
@@ -514,6 +568,11 @@ class CharData:
 def make_char_data(train: str, valid: str, test: str, name: str = "text", vocab: Optional[Vocab] = None,
                    device=None) -> CharData:
     """Encode three splits with one vocabulary (built from all three unless given)."""
+    for split_name, text in (("train", train), ("valid", valid), ("test", test)):
+        if not isinstance(text, str):
+            raise ValueError(f"{split_name} must be a str of text, got {type(text).__name__}")
+    if vocab is not None and not isinstance(vocab, Vocab):
+        raise ValueError(f"vocab must be a Vocab, got {type(vocab).__name__}")
     vocab = vocab or Vocab.from_text(train + valid + test)
     enc = lambda s: vocab.encode(s).to(device)  # noqa: E731
     return CharData(vocab, enc(train), enc(valid), enc(test), name)
@@ -522,6 +581,10 @@ def make_char_data(train: str, valid: str, test: str, name: str = "text", vocab:
 def stream_batches(ids: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Cut a 1-D id tensor into ``batch_size`` contiguous streams: (B, N // B).  Truncated BPTT walks
     along dim 1 in chunks and carries the state from one chunk to the next."""
+    check_int(batch_size=batch_size, lo=1)
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 1:
+        raise ValueError(f"ids must be a 1-D tensor, got {type(ids).__name__} "
+                         f"{tuple(ids.shape) if isinstance(ids, torch.Tensor) else ''}")
     n = ids.numel() // batch_size
     if n < 2:
         raise ValueError(f"{ids.numel()} characters are too few for {batch_size} streams; "
@@ -555,13 +618,17 @@ class CharLM(nn.Module):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
-        for name, v in dict(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers).items():
-            if not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if not isinstance(embedding_size, int) or embedding_size < 0:
-            raise ValueError(f"embedding_size must be 0 (one-hot input) or a positive int, got {embedding_size!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout is a drop probability in [0, 1), got {dropout}")
+        check_int(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers, hyper_num_units=hyper_num_units,
+                  hyper_embedding_size=hyper_embedding_size, lo=1)
+        check_int(embedding_size=embedding_size, lo=0)
+        check_float(dropout=dropout, lo=0.0, hi=1.0, hi_open=True)
+        check_float(dropout_keep_prob=dropout_keep_prob, lo=0.0, hi=1.0, lo_open=True)
+        check_choice("z_from", z_from, ("current", "previous"))
+        check_choice("z_init", z_init, ("paper", "random"))
+        if not isinstance(use_recurrent_dropout, bool):
+            raise ValueError(f"use_recurrent_dropout must be True or False, got {use_recurrent_dropout!r}")
+        _check_fits_in_memory(_charlm_param_estimate(vocab_size, cell, hidden_size, num_layers, embedding_size,
+                                                     hyper_num_units, hyper_embedding_size))
         if cell == "lstm" and use_recurrent_dropout:
             raise ValueError("recurrent dropout needs a cell with a visible time loop: use cell 'ln-lstm' or "
                              "'hyperlstm', or turn use_recurrent_dropout off")
@@ -589,8 +656,14 @@ class CharLM(nn.Module):
 
     def forward(self, ids: torch.Tensor, state=None):
         """ids (B, T) int64 -> logits (B, T, V), new state (a list with one tuple per layer)."""
-        if ids.dim() != 2 or ids.dtype != torch.long:
-            raise ValueError(f"CharLM expects int64 ids of shape (B, T), got {ids.dtype} {tuple(ids.shape)}")
+        if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype != torch.long:
+            raise ValueError(f"CharLM expects int64 ids of shape (B, T), got "
+                             f"{(ids.dtype, tuple(ids.shape)) if isinstance(ids, torch.Tensor) else type(ids).__name__}")
+        if ids.numel() == 0:
+            raise ValueError(f"CharLM needs at least one id, got ids of shape {tuple(ids.shape)}")
+        if ids.device.type == "cpu":          # elsewhere the entry points check once (no host sync per step)
+            _check_ids_in_range(ids, self.config["vocab_size"], "ids")
+        self._check_state(state, ids.shape[0])
         x = ids.t()                                               # time-major (T, B)
         if self.embedding is not None:
             x = self.drop(self.embedding(x))
@@ -605,8 +678,76 @@ class CharLM(nn.Module):
         return logits, new_state
 
 
+def _check_state_impl(model: "CharLM", state, batch: int) -> None:
+    if state is None:
+        return
+    if not isinstance(state, (list, tuple)) or len(state) != len(model.layers):
+        raise ValueError(f"state must be a list with one entry per layer ({len(model.layers)}), as returned by "
+                         f"the previous call; got {type(state).__name__}"
+                         f"{' of length ' + str(len(state)) if isinstance(state, (list, tuple)) else ''}")
+    for k, s in enumerate(state):
+        if s is None:
+            continue
+        if not isinstance(s, (list, tuple)) or not all(isinstance(t, torch.Tensor) for t in s):
+            raise ValueError(f"state[{k}] must be a tuple of tensors, got {type(s).__name__}")
+        for t in s:
+            if t.dim() != 2 or t.shape[0] != batch:
+                raise ValueError(f"state[{k}] holds a tensor of shape {tuple(t.shape)}, but the ids have batch size "
+                                 f"{batch}; carry the state only between calls with the same batch size")
+
+
+CharLM._check_state = _check_state_impl
+
+
+def _check_ids_in_range(ids: torch.Tensor, vocab_size: int, what: str) -> None:
+    """ValueError if an id lies outside [0, vocab_size)."""
+    if ids.numel() == 0:
+        return
+    lo, hi = torch.aminmax(ids)
+    lo, hi = int(lo), int(hi)
+    if lo < 0 or hi >= vocab_size:
+        raise ValueError(f"{what} contain id {lo if lo < 0 else hi}, outside the model's vocabulary "
+                         f"(ids 0..{vocab_size - 1})")
+
+
+def _charlm_param_estimate(vocab_size, cell, hidden_size, num_layers, embedding_size, hyper_num_units, n_z) -> int:
+    """A lower estimate of a CharLM's parameter count, computed before anything is allocated."""
+    h, hh = hidden_size, hyper_num_units
+    total = vocab_size * embedding_size + h * vocab_size + vocab_size
+    for k in range(num_layers):
+        n_in = (embedding_size or vocab_size) if k == 0 else h
+        total += 4 * h * (n_in + h)
+        if "hyper" in cell:
+            total += 4 * hh * (n_in + h + hh) + 12 * hh * n_z + 8 * n_z * h
+    return total
+
+
+def _check_fits_in_memory(n_params: int) -> None:
+    """Refuse a model whose weights alone (float32) exceed this machine's memory, before allocating them."""
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):      # not POSIX: only an absurd size is refused
+        mem = 2 ** 44
+    need = 4 * n_params
+    if need > mem:
+        raise ValueError(f"a model of this size has about {n_params:.3g} parameters ({need / 2**30:,.0f} GiB of "
+                         f"float32 weights alone), more than this machine's memory ({mem / 2**30:,.0f} GiB); "
+                         "choose a smaller hidden_size, hyper_num_units, embedding_size or num_layers")
+
+
 def detach_state(state):
     return [tuple(s.detach() for s in layer) for layer in state]
+
+
+def lstm_hidden_for_params(vocab_size: int, target: int) -> int:
+    """N_h of a one-layer ``CharLM(cell="lstm")`` whose parameter count is closest to ``target``
+    (the smaller N_h on a tie): the LSTM that a comparison at equal parameters needs.
+    With one-hot input over V characters that count is 4N_h(V + N_h) + 8N_h + V(N_h + 1)."""
+    count = lambda n: 4 * n * (vocab_size + n) + 8 * n + vocab_size * (n + 1)  # noqa: E731
+    n = 1
+    while count(n + 1) <= target:
+        n += 1
+    return n if target - count(n) <= count(n + 1) - target else n + 1
 
 
 def paper_ptb_config(cell: str, hyper_embedding_size: int = 4) -> CharLM:
@@ -627,11 +768,19 @@ def evaluate_bpc(model: CharLM, ids: torch.Tensor, batch_size: int = 32, seq_len
                  max_chars: Optional[int] = None, progress: bool = False) -> float:
     """Bits per character: mean −log₂ p(next char) over ``ids`` (1-D), read as ``batch_size`` streams
     with the state carried from chunk to chunk.  ``max_chars`` evaluates only the first that many."""
+    check_int(batch_size=batch_size, seq_length=seq_length, lo=1)
+    check_int(max_chars=max_chars, lo=2, optional=True)
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.dtype != torch.long:
+        raise ValueError("ids must be a 1-D int64 tensor (e.g. data.valid), got "
+                         f"{(ids.dtype, tuple(ids.shape)) if isinstance(ids, torch.Tensor) else type(ids).__name__}")
+    if ids.numel() < 2:
+        raise ValueError(f"bits per character need at least 2 characters, got {ids.numel()}")
+    device = _model_device(model)
+    _check_ids_in_range(ids if max_chars is None else ids[:max_chars], model.config["vocab_size"], "ids")
     was_training = model.training
     model.eval()
     if max_chars is not None:
         ids = ids[:max_chars]
-    device = next(model.parameters()).device
     streams = stream_batches(ids.to(device), min(batch_size, max(1, ids.numel() // (seq_length + 1))))
     total, count, state = 0.0, 0, None
     starts = range(0, streams.shape[1] - 1, seq_length)
@@ -643,6 +792,12 @@ def evaluate_bpc(model: CharLM, ids: torch.Tensor, batch_size: int = 32, seq_len
         count += chunk[:, 1:].numel()
     model.train(was_training)
     return total / count / LN2
+
+
+def _model_device(model) -> torch.device:
+    if not isinstance(model, CharLM):
+        raise ValueError(f"model must be a CharLM, got {type(model).__name__}")
+    return next(model.parameters()).device
 
 
 def _maybe_tqdm(it, progress: bool, desc: str, total=None):
@@ -678,21 +833,42 @@ TRAIN_STATE_FORMAT = "hypernet_lib.hyperlstm.train_state/1"
 def _read_checkpoint(path: str, fmt: str, what: str, fix: str, map_location=None) -> dict:
     """torch.load (weights only) of a file this module wrote in format ``fmt``; a file that cannot be read
     or has another format raises :class:`CheckpointError` naming ``what`` was expected and the ``fix``."""
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path!r} is a directory, not a {what} file{fix}")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise CheckpointError(f"{path!r} is not a regular file, so not a {what}{fix}")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise CheckpointError(f"{path!r} is empty (0 bytes), not a {what}{fix}")
     try:
         ck = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
-        raise CheckpointError(f"{path!r} is not a readable {what} ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:200]}){fix}") from None
+        first = (str(e).strip().splitlines() or ["no details"])[0][:200]
+        raise CheckpointError(f"{path!r} is not a readable {what} ({type(e).__name__}: {first}){fix}") from None
     if not isinstance(ck, dict) or ck.get("format") != fmt:
-        keys = sorted(ck)[:8] if isinstance(ck, dict) else type(ck).__name__
+        keys = sorted(map(str, ck))[:8] if isinstance(ck, dict) else type(ck).__name__
         raise CheckpointError(f"{path!r} is not a {what} (expected format {fmt!r}; found {keys}){fix}")
     return ck
 
 
 def _load_train_state(path: str, run: dict, device) -> dict:
     """Read a training state written by :func:`train_char_lm` and check it belongs to this run."""
-    ck = _read_checkpoint(path, TRAIN_STATE_FORMAT, "hyperlstm training state",
-                          "; pass another checkpoint path or delete the file to start the run over", device)
+    fix = "; pass another checkpoint path or delete the file to start the run over"
+    ck = _read_checkpoint(path, TRAIN_STATE_FORMAT, "hyperlstm training state", fix, device)
+    missing = [k for k in ("run", "step", "model", "optimizer", "state", "best_state", "bad_evals", "history",
+                           "torch_rng") if k not in ck]
+    if missing or not isinstance(ck["run"], dict):
+        raise CheckpointError(f"{path!r} is a damaged hyperlstm training state (missing {', '.join(missing) or 'run'})"
+                              f"{fix}")
+    saved = ck["run"]
+    for key, what in (("train_sha256", "training text"), ("valid_sha256", "validation text"),
+                      ("vocab_sha256", "vocabulary")):
+        # states written before the hashes were recorded have no such key: only sizes are compared for them
+        if key in saved and saved[key] != run.get(key):
+            raise CheckpointError(
+                f"{path!r} holds an interrupted run on another {what} (content hash {str(saved[key])[:12]}... "
+                f"there, {str(run.get(key))[:12]}... now, though the settings may match); resume it on the "
+                "same data, or delete the file to start over")
+    run = {k: v for k, v in run.items() if k in saved or not k.endswith("_sha256")}
     diff = settings_diff(ck["run"], run)
     if diff:
         raise CheckpointError(f"{path!r} holds an interrupted run with other settings ({diff}); "
@@ -720,10 +896,36 @@ def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_le
     and ends with exactly the weights and curve of an uninterrupted run (steps after the last evaluation
     are redone); a file from a run with other settings raises :class:`CheckpointError`.  ``on_eval(hist)``
     runs after the checkpoint is written (raise in it to interrupt).
+
+    Arguments, the data and the checkpoint path are checked before any work (ValueError naming the
+    argument); the run state records content hashes of the training and validation text and of the
+    vocabulary, and a state of other data is refused.  A NaN or infinite training loss, or non-finite
+    weights, raise :class:`~hypernet_lib.utils.TrainingDiverged` at the next evaluation, before anything
+    is written: the checkpoint keeps the run as of its last good evaluation.
     """
-    if batch_size <= 0 or seq_length <= 0:
-        raise ValueError(f"batch_size and seq_length must be positive, got {batch_size}, {seq_length}")
-    device = next(model.parameters()).device
+    check_int(batch_size=batch_size, seq_length=seq_length, eval_every=eval_every, lo=1)
+    check_int(max_steps=max_steps, val_chars=val_chars, lo=1, optional=True)
+    check_int(patience=patience, lo=0)
+    check_int(seed=seed, lo=0, hi=MAX_SEED)
+    check_float(lr=lr, lo=0.0)
+    check_float(epochs=epochs, lo=0.0, lo_open=True)
+    check_float(clip=clip, lo=0.0, optional=True)          # 0 or None: no clipping
+    check_float(lr_decay=lr_decay, lo=0.0, hi=1.0, lo_open=True)
+    if not isinstance(data, CharData):
+        raise ValueError(f"data must be a CharData (see make_char_data), got {type(data).__name__}")
+    device = _model_device(model)
+    if len(data.vocab) != model.config["vocab_size"]:
+        raise ValueError(f"the model's vocab_size is {model.config['vocab_size']} but data.vocab has "
+                         f"{len(data.vocab)} characters; build the model with CharLM(len(data.vocab), ...)")
+    for split in ("train", "valid"):
+        ids = getattr(data, split)
+        if not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.dtype != torch.long:
+            raise ValueError(f"data.{split} must be a 1-D int64 tensor of ids")
+        _check_ids_in_range(ids, len(data.vocab), f"data.{split}")
+    if data.valid.numel() < 2:
+        raise ValueError(f"data.valid has {data.valid.numel()} characters; validation needs at least 2")
+    if checkpoint is not None:
+        check_output_path(checkpoint, "checkpoint")
     torch.manual_seed(seed)
     streams = stream_batches(data.train.to(device), batch_size)
     steps_per_epoch = (streams.shape[1] - 1) // seq_length
@@ -741,6 +943,9 @@ def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_le
                epochs=epochs, max_steps=max_steps, eval_every=eval_every, val_chars=val_chars, clip=clip,
                lr_decay=lr_decay, patience=patience, seed=seed, keep_best=keep_best,
                train_chars=data.train.numel(), valid_chars=data.valid.numel())
+    if checkpoint is not None:      # which data the run is on, not only how much (hashing costs a pass over it)
+        run.update(train_sha256=tensor_sha256(data.train), valid_sha256=tensor_sha256(data.valid),
+                   vocab_sha256=tensor_sha256(torch.tensor([ord(c) for c in data.vocab.chars])))
     if checkpoint is not None and os.path.exists(checkpoint):
         ck = _load_train_state(checkpoint, run, device)
         model.load_state_dict(ck["model"])
@@ -774,6 +979,10 @@ def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_le
         run_n += 1
         last = step + 1 == total_steps
         if (step + 1) % eval_every == 0 or last:
+            good = hist.step[-1] if hist.step else 0
+            check_finite(loss=run_loss, model=model, where=f"between steps {good} and {step + 1}",
+                         hint=(f"{'the run as of step ' + str(good) + ' stays in ' + repr(checkpoint) + '; ' if checkpoint and good else ''}"
+                               f"lower the learning rate (lr={lr:g}) or clip the gradients"))
             val = evaluate_bpc(model, data.valid, batch_size=batch_size, seq_length=seq_length,
                                max_chars=val_chars)
             hist.step.append(step + 1)
@@ -818,23 +1027,25 @@ def generate(model: CharLM, vocab: Vocab, prime_text: str = "\n", length: int = 
     """Sample ``length`` characters after ``prime_text``.  p ∝ softmax(logits / temperature), restricted
     to the ``top_k`` most likely characters if given.  Deterministic for a seeded CPU ``generator``.
     Returns the prime text followed by the sample."""
-    if not prime_text:
-        raise ValueError("prime_text must have at least one character")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    if length < 0:
-        raise ValueError(f"length must be >= 0, got {length}")
-    if top_k is not None and not 1 <= top_k:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if not isinstance(prime_text, str) or not prime_text:
+        raise ValueError("prime_text must be a str of at least one character")
+    check_float(temperature=temperature, lo=0.0, lo_open=True)
+    check_int(length=length, lo=0)
+    check_int(top_k=top_k, lo=1, optional=True)
+    if not isinstance(vocab, Vocab):
+        raise ValueError(f"vocab must be a Vocab, got {type(vocab).__name__}")
+    device = _model_device(model)
+    if len(vocab) != model.config["vocab_size"]:
+        raise ValueError(f"the vocabulary has {len(vocab)} characters but the model predicts "
+                         f"{model.config['vocab_size']}; use the vocabulary the model was trained with")
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
     ids = vocab.encode(prime_text).to(device).unsqueeze(0)       # (1, P); unknown chars raise
     logits, state = model(ids)
     logits = logits[0, -1].float().cpu()
     out = []
     for _ in range(length):
-        scaled = logits / temperature
+        scaled = (logits - logits.max()) / temperature           # max 0: a tiny temperature gives -inf, not NaN
         if top_k is not None and top_k < scaled.numel():
             kth = torch.topk(scaled, top_k).values[-1]
             scaled = scaled.masked_fill(scaled < kth, float("-inf"))
@@ -869,24 +1080,55 @@ def scaling_vectors(model: CharLM, vocab: Vocab, text: str, layer: int = 0) -> D
 # Checkpoints (atomic) carrying the vocabulary
 # ---------------------------------------------------------------------------------------------
 def save_lm(path: str, model: CharLM, vocab: Vocab, **extra) -> None:
-    """Write model config, weights and vocabulary (and ``extra`` picklable-by-weights_only data)."""
+    """Write model config, weights and vocabulary (and ``extra`` picklable-by-weights_only data).
+    Weights that are not finite are refused (:class:`~hypernet_lib.utils.TrainingDiverged`)."""
+    if not isinstance(vocab, Vocab):
+        raise ValueError(f"vocab must be a Vocab, got {type(vocab).__name__}")
+    _model_device(model)
+    if len(vocab) != model.config["vocab_size"]:
+        raise ValueError(f"the vocabulary has {len(vocab)} characters but the model predicts "
+                         f"{model.config['vocab_size']}; save the vocabulary the model was trained with")
+    check_finite(model=model, where="before saving", hint="nothing was written")
     atomic_save({"format": CHECKPOINT_FORMAT, "config": dict(model.config), "vocab": vocab.chars,
                   "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}, path)
 
 
 def load_lm(path: str, map_location="cpu") -> Tuple[CharLM, Vocab, dict]:
     """Read a checkpoint written by :func:`save_lm`; anything else raises :class:`CheckpointError`."""
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist; train one with "
                                 "`python -m hypernet_lib.hyperlstm train --save_model PATH`")
     ck = _read_checkpoint(path, CHECKPOINT_FORMAT, "hyperlstm language-model checkpoint",
                           "; it may belong to another model", map_location)
-    model = CharLM(**ck["config"])
+    bad = lambda why: CheckpointError(f"{path!r} is a damaged hyperlstm checkpoint: {why}")  # noqa: E731
+    config, chars, weights = ck.get("config"), ck.get("vocab"), ck.get("state_dict")
+    if not isinstance(config, dict) or not isinstance(chars, str) or not isinstance(weights, dict):
+        raise bad("its config, vocab or state_dict is missing or of the wrong type")
+    import inspect
+    known = set(inspect.signature(CharLM.__init__).parameters) - {"self"}
+    unknown = sorted(map(str, set(config) - known))
+    if unknown:
+        raise bad(f"unknown config key(s) {', '.join(unknown)} (a newer or another library wrote it?)")
     try:
-        model.load_state_dict(ck["state_dict"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{path!r}: weights do not fit the stored config ({str(e).splitlines()[0]})") from None
-    return model, Vocab(ck["vocab"]), ck
+        model = CharLM(**config)
+    except (TypeError, ValueError) as e:
+        raise bad(f"its config is invalid ({(str(e).splitlines() or [''])[0]})") from None
+    if len(chars) != len(set(chars)) or "".join(sorted(chars)) != chars or not chars:
+        raise bad("its vocabulary is not a sorted string of distinct characters")
+    if len(chars) != config["vocab_size"]:
+        raise bad(f"its vocabulary has {len(chars)} characters but the model predicts {config['vocab_size']}, "
+                  "so generated text would be shifted")
+    try:
+        model.load_state_dict(weights)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path!r}: weights do not fit the stored config "
+                              f"({(str(e).splitlines() or [''])[0]})") from None
+    try:
+        check_finite(model=model)
+    except TrainingDiverged as e:
+        raise bad(f"{str(e).split(': ', 1)[1].split(';')[0]} (it was saved from a diverged run); "
+                  "retrain with a lower learning rate") from None
+    return model, Vocab(chars), ck
 
 
 if __name__ == "__main__":  # pragma: no cover
