@@ -1,6 +1,6 @@
 """CIFAR nets whose layers take their weights from a pluggable *weight source* (chapter 4).
 
-One architecture, seed 002's CIFAR-100 net, built once (:class:`CifarNet`)::
+One plain CNN for 32×32 colour images, built once (:class:`CifarNet`)::
 
     conv1 3→64 ─ BN ─ ReLU                         32×32
     conv2 64→128 ─ BN ─ ReLU ─ max-pool 2×2        32×32 → 16×16
@@ -11,25 +11,26 @@ One architecture, seed 002's CIFAR-100 net, built once (:class:`CifarNet`)::
     fc2 1024→512 ─ ReLU ─ dropout 0.5
     fc3 512→100                                     logits
 
-All convs are 3×3 with padding 1 and keep their bias (redundant before batch norm, but seed 002
-counted it: its "z + biases + BN: 6,180" is 8·16 z + 1,472 conv biases + 2·1,472 BN + 1,636 FC biases).
-Biases and batch norm are always ordinary parameters; only the eight weight matrices/kernels come
-from the weight source, which returns ``{layer name: weight}`` once per forward call:
+All convs are 3×3 with padding 1 and keep their bias (redundant before batch norm, kept so that
+the counts match a plain ``nn.Conv2d`` net). Biases and batch norm are always ordinary parameters;
+only the eight weight matrices/kernels come from the weight source, which returns
+``{layer name: weight}`` once per forward call:
 
 * :class:`OrdinaryWeights` — (a) ``standard``: ordinary parameters, Kaiming-normal init.
-* :class:`NaiveHeads` — (b) ``naive_full``: seed 002's design, one ``Linear(16, N)`` head per layer
-  from its own 16-dim z.  A head with bias has (16+1)·N parameters, so this source is 17× the weights
-  it makes *by construction* — 85,160,676 parameters for the whole net.
+* :class:`NaiveHeads` — (b) ``naive_full``: a common first design, one ``Linear(16, N)`` head per
+  layer from its own 16-dim z. A head with bias has (16+1)·N parameters, so this source is 17×
+  the weights it makes *by construction*: 85,160,676 parameters for the whole net.
 * :class:`ChunkedHyperWeights` — (d) ``chunked_full``: Ha, Dai & Le's tiling (§3.1): ONE
-  :class:`~hypernet_lib.static.HyperConvGenerator` (Eq. 2) makes fixed 16×16×3×3 chunks, each from its
-  own embedding z_c ∈ R^{N_z}; every layer is assembled from its chunks (Eq. 3 / tiling), FC layers too
-  (a chunk read as the paper's 2-D kernel matrix, 48×48).  All chunks of all layers come out of one
-  batched generator call: no Python loop over chunks.
+  :class:`~hypernet_lib.static.HyperConvGenerator` (Eq. 2) makes fixed 16×16×3×3 chunks, each
+  from its own embedding z_c ∈ R^{N_z}; every layer is assembled from its chunks (Eq. 3 /
+  tiling), FC layers too (a chunk read as the paper's 2-D kernel matrix, 48×48). All chunks of
+  all layers come out of one batched generator call: no Python loop over chunks.
 * (c) ``partial``: :class:`ChunkedHyperWeights` for the large layers (conv3–conv5, fc1, fc2) and
-  :class:`OrdinaryWeights` for the small ones (conv1, conv2, fc3), merged by :class:`CompositeWeights`.
+  :class:`OrdinaryWeights` for the small ones (conv1, conv2, fc3), merged by
+  :class:`CompositeWeights`.
 
 Also the paper's CIFAR-10 Wide ResNet (Zagoruyko & Komodakis, 2016) and its hyper version
-(:func:`build_wrn`), for reproducing Table 2's 0.563 M / 0.097 M parameter counts.
+(:func:`build_wrn`), with Table 2's 0.563 M / 0.097 M parameters.
 """
 from __future__ import annotations
 
@@ -47,26 +48,12 @@ from .utils import checkpoint_bytes
 __all__ = [
     "LayerSpec", "cifar_layer_specs", "VARIANTS", "build_cifar_net", "CifarNet",
     "OrdinaryWeights", "NaiveHeads", "ChunkedHyperWeights", "CompositeWeights",
-    "assemble_chunks_slow", "WideResNet", "build_wrn", "SEED002",
+    "assemble_chunks_slow", "WideResNet", "build_wrn",
     "make_augment", "to_cifar_shape", "load_cifar100_or_standin", "checkpoint_mb", "checkpoint_mib",
-    "TrainingTracker", "pca_trajectory", "path_length_share", "FULL_RUN_GOALS",
+    "TrainingTracker", "pca_trajectory", "path_length_share",
 ]
 
-#: Seed 002's reported numbers (its CIFAR-100 report), for the comparison tables.
-SEED002 = {
-    "naive_full_params": 85_160_676,
-    "standard_params_estimate": 5_000_000,     # "~5.0M" (its estimate)
-    "acc_naive_full": 54.16, "acc_enhanced": 63.44, "acc_fixed": 33.52, "acc_standard": 16.23,
-    "file_mb_naive_full": 325, "file_mb_enhanced": 42, "file_mb_fixed": 4.2,
-}
-
 VARIANTS = ("standard", "naive_full", "partial", "chunked_full")
-
-#: Chapter 4's goals for the full-scale run on real CIFAR-100 (test accuracy in %, parameters as a
-#: fraction of the standard net's): ``chunked_full`` above 60% with at most a quarter of the standard
-#: net's parameters, ``partial`` above 66% (the seed's partially generated net reached 63.44%).
-FULL_RUN_GOALS = {"chunked_full_min_acc": 60.0, "chunked_full_max_param_fraction": 0.25,
-                  "partial_min_acc": 66.0}
 
 
 # ----------------------------------------------------------------------------------------- layers
@@ -95,7 +82,8 @@ class LayerSpec:
 
 
 def cifar_layer_specs(num_classes: int = 100, width: float = 1.0, in_channels: int = 3) -> List[LayerSpec]:
-    """The eight weights of seed 002's net; ``width`` scales every channel/unit count (1.0 = the seed)."""
+    """The eight weights of :class:`CifarNet`; ``width`` scales every channel/unit count
+    (1.0: 64…512 channels, 1024/512 hidden units)."""
     if width <= 0:
         raise ValueError(f"width must be > 0, got {width!r}")
     if num_classes < 1 or in_channels < 1:
@@ -143,7 +131,7 @@ class OrdinaryWeights(WeightSource):
 
 
 class NaiveHeads(WeightSource):
-    """(b) Seed 002's generator: for each layer j, W^j = reshape(H_j z^j + b_j), with its own
+    """(b) Naive per-layer heads: for each layer j, W^j = reshape(H_j z^j + b_j), with its own
     z^j ∈ R^{N_z} (N_z = 16) and its own head H_j ∈ R^{N×N_z}, b_j ∈ R^N (N = the layer's weight count).
 
     Parameters per layer: N_z (z) + N·N_z + N (head) = 17·N + 16 for N_z = 16 — the head is 17× the
@@ -183,16 +171,15 @@ def _tile_grid(spec: LayerSpec, n_out: int, n_in: int, f: int) -> tuple:
 
 
 def _assemble(spec: LayerSpec, tiles: torch.Tensor, grid: tuple) -> torch.Tensor:
-    """tiles (R·C, n_out, n_in, f, f) -> the layer's weight, cropped to spec.shape. One reshape."""
+    """tiles (R·C, n_out, n_in, f, f) -> the layer's weight, cropped to spec.shape."""
     r, c = grid
     _, o, i, f, _ = tiles.shape
-    t = tiles.view(r, c, o, i, f, f)
+    t = tiles.view(r, c, o, i, f, f)          # chunk k sits at row k // C, column k % C
     if spec.kind == "conv":
-        w = kernel_from_tiles(t)                                   # tiling (§3.1): (R·n_out, C·n_in, f, f)
-        return w[:spec.out_features, :spec.in_features]
-    # FC: each chunk as a 2-D (n_out·f) × (n_in·f) matrix, blocks laid out on an R × C grid
-    w = t.permute(0, 2, 4, 1, 3, 5).reshape(r * o * f, c * i * f)
-    return w[:spec.out_features, :spec.in_features]
+        w = kernel_from_tiles(t)              # (R·n_out, C·n_in, f, f): the tiling of §3.1
+    else:                                     # FC: each chunk read as an (o·f) × (i·f) matrix
+        w = t.permute(0, 2, 4, 1, 3, 5).reshape(r * o * f, c * i * f)
+    return w[:spec.out_features, :spec.in_features]     # crop to the layer's shape
 
 
 class ChunkedHyperWeights(WeightSource):
@@ -238,12 +225,13 @@ class ChunkedHyperWeights(WeightSource):
         return self.generator(self.z)
 
     def forward(self) -> Dict[str, torch.Tensor]:
-        k = self.chunks() * self.chunk_scale.view(-1, 1, 1, 1, 1).to(self.z.dtype)   # s_j per chunk
-        # split (not slicing): its backward is one concatenation instead of a zero-filled
-        # full-size gradient per layer
-        parts = torch.split(k, [self.counts[s.name] for s in self.specs])
-        # a loop over the (≤ 8) layers, not over chunks: each is one reshape (+ crop)
-        return {s.name: _assemble(s, p, self.grids[s.name]) for s, p in zip(self.specs, parts)}
+        scale = self.chunk_scale.view(-1, 1, 1, 1, 1).to(self.z.dtype)
+        k = self.chunks() * scale             # Eq. 2 for every chunk, times s_j
+        sizes = [self.counts[s.name] for s in self.specs]
+        parts = torch.split(k, sizes)         # layer j's chunks (no copy)
+        # a loop over the (≤ 8) layers, not over chunks: each is one reshape + crop
+        return {s.name: _assemble(s, p, self.grids[s.name])
+                for s, p in zip(self.specs, parts)}
 
     def z_embeddings(self) -> Dict[str, torch.Tensor]:
         z = self.z.detach()
@@ -310,7 +298,7 @@ class CompositeWeights(WeightSource):
 
 # ------------------------------------------------------------------------------------------ the net
 class CifarNet(nn.Module):
-    """Seed 002's architecture; its eight weights come from ``source`` (see module docstring).
+    """The chapter's plain CNN; its eight weights come from ``source`` (see module docstring).
 
     Input (B, C, 32, 32) -> logits (B, num_classes).  Any H, W divisible by 8 works.
     """
@@ -332,15 +320,18 @@ class CifarNet(nn.Module):
     # -- the forward pass
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"expected images of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        w = self.source()                                        # every weight, generated once per call
+            raise ValueError(f"expected images of shape (B, {self.in_channels}, H, W), "
+                             f"got {tuple(x.shape)}")
+        w = self.source()                     # {name: weight}, generated once per call
+        b = self.biases
         for s in self.convs:
-            x = F.relu(self.bns[s.name](F.conv2d(x, w[s.name], self.biases[s.name], padding=s.f // 2)))
+            x = F.conv2d(x, w[s.name], b[s.name], padding=s.f // 2)
+            x = F.relu(self.bns[s.name](x))
             if s.name in self.POOL_AFTER:
                 x = F.max_pool2d(x, 2)
-        x = x.mean(dim=(2, 3))                                   # global average pooling
+        x = x.mean(dim=(2, 3))                # global average pooling
         for k, s in enumerate(self.fcs):
-            x = F.linear(x, w[s.name], self.biases[s.name])
+            x = F.linear(x, w[s.name], b[s.name])
             if k < len(self.fcs) - 1:
                 x = self.dropout(F.relu(x))
         return x
@@ -389,9 +380,9 @@ class CifarNet(nn.Module):
 
 def build_cifar_net(variant: str, num_classes: int = 100, width: float = 1.0, in_channels: int = 3,
                     dropout: float = 0.5, n_z: Optional[int] = None, d: Optional[int] = None) -> CifarNet:
-    """Build one of :data:`VARIANTS` on seed 002's architecture.
+    """Build one of :data:`VARIANTS` on :class:`CifarNet`'s architecture.
 
-    ``standard``: ordinary weights.  ``naive_full``: seed 002's Linear(16, N) head per layer
+    ``standard``: ordinary weights.  ``naive_full``: one Linear(16, N) head per layer
     (n_z defaults to 16).  ``partial``: conv3–conv5, fc1, fc2 generated by one chunked Ha generator,
     conv1, conv2, fc3 ordinary.  ``chunked_full``: all eight layers from one chunked Ha generator
     (n_z = d = 64 by default, 16×16×3×3 chunks).
@@ -427,10 +418,10 @@ class _TiledKernels(nn.Module):
         self.z = nn.Parameter(torch.randn(self.n_chunks, n_z))
 
     def forward(self) -> List[torch.Tensor]:
-        k = self.generator(self.z)                               # Eq. 2 for every chunk: (n_chunks, 16, 16, 3, 3)
+        k = self.generator(self.z)            # Eq. 2, every chunk: (n_chunks, 16, 16, 3, 3)
         out, o = [], 0
-        for r, c in self.grids:
-            out.append(kernel_from_tiles(k[o:o + r * c].view(r, c, *k.shape[1:])))   # tiling, §3.1
+        for r, c in self.grids:               # one reshape per kernel (§3.1 tiling)
+            out.append(kernel_from_tiles(k[o:o + r * c].view(r, c, *k.shape[1:])))
             o += r * c
         return out
 
@@ -506,7 +497,7 @@ def make_augment(crop: int = 4, flip: bool = True, rotate: float = 0.0, jitter: 
     """A batched augmentation ``(x, generator) -> x`` for (B, C, H, W) tensors on any device.
 
     crop: pad-and-crop padding (4 = 36×36 → 32×32, the paper's CIFAR set-up); flip: horizontal flip.
-    The seed's extras, off by default: ``rotate`` (max degrees, one affine warp for the batch),
+    Extras, off by default: ``rotate`` (max degrees, one affine warp for the batch),
     ``jitter`` (brightness/contrast: per-image scale 1±jitter and shift ±jitter, in normalised units),
     ``erase`` (probability of blanking one random rectangle of up to 1/4 of the image, per image).
     No Python loop over images.
@@ -602,7 +593,7 @@ def checkpoint_mb(module: nn.Module) -> float:
 def checkpoint_mib(module: nn.Module) -> float:
     """Size in MiB (2^20 bytes) of ``torch.save(module.state_dict())``, measured by saving it.
 
-    The unit of chapter 3's tables, and the one seed 002's "325 MB" for its naive net matches."""
+    The unit of chapter 3's tables."""
     return checkpoint_bytes(module) / 2 ** 20
 
 
@@ -626,6 +617,24 @@ class TrainingTracker:
 
     def __call__(self, epoch: int, history) -> None:
         self.snapshot(f"epoch {epoch + 1}")
+
+    _FIELDS = ("z", "z_layers", "z_norms", "stats", "conv1", "labels")
+
+    def state(self) -> dict:
+        """The snapshots as plain lists, dicts and tensors (for a checkpoint's ``extra``)."""
+        return {k: getattr(self, k) for k in self._FIELDS}
+
+    @classmethod
+    def from_state(cls, net: "CifarNet", state: dict) -> "TrainingTracker":
+        """A tracker for ``net`` holding the snapshots of :meth:`state` (no new snapshot)."""
+        missing = [k for k in cls._FIELDS if k not in state]
+        if missing:
+            raise ValueError(f"tracker state lacks {', '.join(missing)}")
+        tracker = cls(net)
+        for k in cls._FIELDS:
+            setattr(tracker, k, list(state[k]))
+        tracker.stats = [[{**r, "shape": tuple(r["shape"])} for r in rows] for rows in tracker.stats]
+        return tracker
 
     def z_drift(self) -> Dict[str, List[float]]:
         """Per layer, ||z_t - z_0|| / ||z_0|| for every snapshot t (how far training moved the embeddings)."""

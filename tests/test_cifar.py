@@ -154,6 +154,54 @@ def test_determinism():
     torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
 
 
+
+def test_wrn_forward_uses_the_generated_kernels(monkeypatch):
+    """Output shape of both WRNs, and: the 3×3 convs of the hyper WRN run with exactly the
+    kernels its generator makes (spied on F.conv2d), and gradients reach z and the generator."""
+    torch.manual_seed(3)
+    x = torch.randn(2, 3, 32, 32)
+    for hyper in (False, True):
+        m = build_wrn(16, 1, hyper=hyper, num_classes=10).eval()
+        assert m(x).shape == (2, 10)
+    m = build_wrn(16, 1, hyper=True, num_classes=10).eval()
+    with torch.no_grad():
+        expected = m.all_kernels()
+    used, real = [], torch.nn.functional.conv2d
+
+    def spy(inp, weight, *args, **kwargs):
+        used.append(weight.detach().clone())
+        return real(inp, weight, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", spy)
+    with torch.no_grad():
+        m(x)
+    monkeypatch.undo()
+    assert torch.equal(used[0], m.conv1.weight)                 # conv1 is ordinary
+    block_kernels = [w for w in used[1:] if w.shape[-1] == 3]   # the 1×1 shortcuts are ordinary
+    assert len(block_kernels) == len(expected) == 12            # 3 groups · 2 blocks · 2 convs
+    for w, k in zip(block_kernels, expected):
+        assert torch.equal(w, k)
+    m.train()
+    m(x).square().mean().backward()
+    assert m.kernels.z.grad.abs().sum() > 0 and m.kernels.generator.w_out.grad.abs().sum() > 0
+    with torch.no_grad():                                       # new embeddings, new outputs
+        before = m.eval()(x)
+        m.kernels.z.add_(0.5)
+        assert not torch.allclose(m(x), before)
+
+
+def test_tracker_state_round_trip():
+    torch.manual_seed(4)
+    net = build_cifar_net("chunked_full", width=0.25, num_classes=10)
+    tr = cifar.TrainingTracker(net)
+    tr.snapshot("init")
+    tr.snapshot("epoch 1")
+    back = cifar.TrainingTracker.from_state(net, tr.state())
+    assert back.labels == ["init", "epoch 1"] and len(back.z) == 2
+    assert back.z_drift() == tr.z_drift()
+    with pytest.raises(ValueError, match="lacks conv1"):
+        cifar.TrainingTracker.from_state(net, {k: v for k, v in tr.state().items() if k != "conv1"})
+
 # ------------------------------------------------------------------------------------------ errors
 def test_unknown_variant_is_a_clear_error():
     with pytest.raises(ValueError, match=r"unknown CIFAR net variant 'hyper'.*standard, naive_full, partial, chunked_full"):
