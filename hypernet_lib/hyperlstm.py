@@ -860,19 +860,18 @@ def _load_train_state(path: str, run: dict, device) -> dict:
         raise CheckpointError(f"{path!r} is a damaged hyperlstm training state (missing {', '.join(missing) or 'run'})"
                               f"{fix}")
     saved = ck["run"]
+    diff = settings_diff(saved, {k: v for k, v in run.items() if not k.endswith("_sha256")})
+    if diff:
+        raise CheckpointError(f"{path!r} holds an interrupted run with other settings ({diff}); "
+                              "resume it with its own settings, or delete the file to start over")
     for key, what in (("train_sha256", "training text"), ("valid_sha256", "validation text"),
                       ("vocab_sha256", "vocabulary")):
         # states written before the hashes were recorded have no such key: only sizes are compared for them
         if key in saved and saved[key] != run.get(key):
             raise CheckpointError(
                 f"{path!r} holds an interrupted run on another {what} (content hash {str(saved[key])[:12]}... "
-                f"there, {str(run.get(key))[:12]}... now, though the settings may match); resume it on the "
+                f"there, {str(run.get(key))[:12]}... now; the sizes and settings match); resume it on the "
                 "same data, or delete the file to start over")
-    run = {k: v for k, v in run.items() if k in saved or not k.endswith("_sha256")}
-    diff = settings_diff(ck["run"], run)
-    if diff:
-        raise CheckpointError(f"{path!r} holds an interrupted run with other settings ({diff}); "
-                              "resume it with its own settings, or delete the file to start over")
     return ck
 
 

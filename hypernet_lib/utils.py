@@ -208,10 +208,13 @@ def check_float(*, lo: Optional[float] = None, hi: Optional[float] = None, lo_op
         if hi is not None:
             bad = bad or (v >= hi if hi_open else v > hi)
         if bad:
-            lo_s = "-inf" if lo is None else f"{lo:g}"
-            hi_s = "inf" if hi is None else f"{hi:g}"
-            interval = f"{'(' if lo_open or lo is None else '['}{lo_s}, {hi_s}{')' if hi_open or hi is None else ']'}"
-            raise ValueError(f"{name} must be a finite number in {interval}, got {values[name]!r}")
+            parts = []
+            if lo is not None:
+                parts.append(f"{'>' if lo_open else '>='} {lo:g}")
+            if hi is not None:
+                parts.append(f"{'<' if hi_open else '<='} {hi:g}")
+            cond = " and ".join(parts) if parts else "finite"
+            raise ValueError(f"{name} must be {cond} (a finite number), got {values[name]!r}")
 
 
 def check_choice(name: str, value, choices) -> None:
