@@ -2,15 +2,16 @@
 
 Runs over _build/html, which `make test` builds before this stage.  Checks every chapter page:
 it loads without console errors from our code, has its figures, shows no tracebacks or stray
-warnings, and its kernel-free sliders change the picture when moved.  Screenshots of every page
+warnings, and its kernel-free sliders change the picture when moved.  Pages are opened offline:
+every request that does not go to the local server is blocked, so the math must be typeset by the
+book's own copy of MathJax (_static/mathjax).  Screenshots of every page
 are kept in artifacts/screenshots/.
 """
 import functools
 import http.server
 import os
+import re
 import shutil
-import subprocess
-import tarfile
 import threading
 from pathlib import Path
 
@@ -23,7 +24,6 @@ HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHAPTERS = sorted(p.stem for p in (ROOT / "book").glob("*.ipynb"))
-MATHJAX = "3.2.2"          # Sphinx loads mathjax@3 from a CDN; the test serves the npm package locally
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--no-first-run", "--disable-sync", "--disable-quic"]
 
@@ -52,28 +52,14 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="module")
-def mathjax():
-    """MathJax 3 from the npm registry (npm pack), cached under artifacts/, served instead of the CDN."""
-    folder = ROOT / "artifacts" / f"mathjax-{MATHJAX}"
-    if not (folder / "package" / "es5" / "tex-mml-chtml.js").exists():
-        if not shutil.which("npm"):
-            pytest.skip("npm is needed to fetch MathJax for the offline math check")
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "pack", f"mathjax@{MATHJAX}", "--silent"], cwd=folder, check=True,
-                       capture_output=True, timeout=300)
-        with tarfile.open(folder / f"mathjax-{MATHJAX}.tgz") as tar:
-            tar.extractall(folder, filter="data")
-    return folder / "package"
-
-
 @functools.lru_cache(maxsize=None)
 def _notebook(chapter):
     import nbformat
     return nbformat.read(ROOT / "book" / f"{chapter}.ipynb", as_version=4)
 
 
-def open_page(browser, url, mathjax_dir=None):
+def open_page(browser, url, blocked=None):
+    """The page with no network: every request not to the local server is aborted (and listed in ``blocked``)."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -82,13 +68,11 @@ def open_page(browser, url, mathjax_dir=None):
 
     def handle(route):
         req = route.request.url
-        if req.startswith(local) or req.startswith("data:"):
+        if req.startswith(local + "/") or req.startswith("data:"):
             return route.continue_()
-        if mathjax_dir is not None and "/mathjax@3/" in req:
-            path = mathjax_dir / req.split("/mathjax@3/", 1)[1].split("?")[0]
-            if path.is_file():
-                return route.fulfill(path=str(path))
-        return route.abort()            # offline: every other request that leaves 127.0.0.1
+        if blocked is not None:
+            blocked.append(req)
+        return route.abort()            # offline: every request that leaves 127.0.0.1
 
     page.route("**/*", handle)
     page.goto(url, wait_until="load")
@@ -107,10 +91,10 @@ def ours(errors, base):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_chapter_page(site, browser, mathjax, chapter):
+def test_chapter_page(site, browser, chapter):
     url = f"{site}/book/{chapter}.html"
-    page, errors = open_page(browser, url, mathjax)
-    if page.query_selector(".math"):                     # the math renders (MathJax served locally)
+    page, errors = open_page(browser, url)
+    if page.query_selector(".math"):                     # the math renders (the book's own MathJax, offline)
         page.wait_for_selector("mjx-container", state="attached", timeout=30_000)
         assert not page.query_selector("mjx-merror"), f"{chapter}: MathJax reports a TeX error"
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -179,9 +163,137 @@ def test_page_weight_under_5_mb(chapter):
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_page_has_a_colab_launch_button(chapter):
-    from hypernet_lib.tools.colab import repository_url
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("colab", ROOT / "tools" / "colab.py")
+    colab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(colab)
+    repository_url = colab.repository_url
     page = HTML / "book" / f"{chapter}.html"
     if not page.exists():
         pytest.fail(f"{page} is missing: build the book first (`make book`)")
     repo = repository_url().split("github.com/", 1)[1]
     assert f"colab.research.google.com/github/{repo}/blob/main/book/{chapter}.ipynb" in page.read_text()
+
+
+def test_math_is_typeset_offline(site, browser):
+    """MathJax comes from the book's own _static/mathjax: with every non-local request blocked, each
+    piece of math on every page is typeset (no raw ``\\(z\\)`` left) and no MathJax file was asked of the network."""
+    with_math = []
+    for chapter in CHAPTERS:
+        blocked = []
+        page, _ = open_page(browser, f"{site}/book/{chapter}.html", blocked)
+        if not page.query_selector(".math"):
+            page.close()
+            continue
+        with_math.append(chapter)
+        scripts = page.eval_on_selector_all("script[src*='tex-mml' i]", "els => els.map(e => e.src)")
+        assert scripts and all(s.startswith(site + "/") and "/_static/mathjax/" in s for s in scripts), (
+            f"{chapter}: MathJax is not loaded from the book's _static/mathjax: {scripts}")
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000)
+        page.evaluate("() => MathJax.startup.promise")
+        raw = page.evaluate("""() => Array.from(document.querySelectorAll('.math'))
+            .filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.trim().slice(0, 60))""")
+        assert not raw, f"{chapter}: math left as raw TeX with no network: {raw[:5]}"
+        assert not page.query_selector("mjx-merror"), f"{chapter}: MathJax reports a TeX error"
+        wanted = [u for u in blocked if "mathjax" in u.lower() or u.endswith((".woff", ".woff2"))]
+        assert not wanted, f"{chapter}: MathJax asked the network for {wanted}"
+        page.close()
+    assert with_math, "no page of the book has math: the offline MathJax check checked nothing"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_code_blocks_fit_the_column(site, browser, chapter):
+    """No code block sticks out of the text column, and none is wider than its box unless it scrolls."""
+    page, _ = open_page(browser, f"{site}/book/{chapter}.html")
+    bad = page.evaluate("""() => Array.from(document.querySelectorAll('div.highlight pre')).filter(pre => {
+            const box = pre.getBoundingClientRect();
+            const holder = pre.closest('div.highlight').parentElement.getBoundingClientRect();
+            const column = (pre.closest('.bd-article') || document.body).getBoundingClientRect();
+            const scrolls = ['auto', 'scroll'].includes(getComputedStyle(pre).overflowX);
+            return box.right > Math.min(holder.right, column.right) + 1
+                || (pre.scrollWidth > pre.clientWidth + 1 && !scrolls);
+        }).map(pre => pre.innerText.split('\\n').sort((a, b) => b.length - a.length)[0].slice(0, 80))""")
+    page.close()
+    assert not bad, f"{chapter}: {len(bad)} code block(s) overflow the text column; longest lines: {bad[:5]}"
+
+
+#: What ipywidgets leave in a page built without a kernel: their view data, and controls drawn by
+#: the widget manager that nothing can answer.
+DEAD_WIDGETS = ("script[type='application/vnd.jupyter.widget-view+json'], script[type='application/vnd.jupyter.widget-state+json'], "
+                ".jupyter-widgets, .jupyter-widget, .widget-slider, .widget-hslider, .widget-dropdown, .widget-button, "
+                ".widget-toggle-buttons, .widget-checkbox, .widget-text, .widget-inline-hbox, .widget-box, "
+                ".widget-readout, .lm-Widget, .p-Widget")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_no_widget_that_needs_a_kernel(chapter):
+    """Controls that need a running kernel are dead on a static page: the book shows kernel-free
+    sliders (div.hn-static-slider) or pictures instead."""
+    page = HTML / "book" / f"{chapter}.html"
+    if not page.exists():
+        pytest.fail(f"{page} is missing: build the book first (`make book`)")
+    html = page.read_text()
+    found = sorted(set(re.findall(r"application/vnd\.jupyter\.widget-(?:view|state)\+json|\bjupyter-widgets?\b|"
+                                  r"\bwidget-(?:slider|hslider|dropdown|button|toggle-buttons|checkbox|text|"
+                                  r"inline-hbox|box|readout)\b", html)))
+    assert not found, f"{chapter}: widgets that need a kernel are in the page ({', '.join(found)})"
+
+
+def test_no_dead_widget_controls_rendered(site, browser):
+    dead = {}
+    for chapter in CHAPTERS:
+        page, _ = open_page(browser, f"{site}/book/{chapter}.html")
+        n = page.eval_on_selector_all(DEAD_WIDGETS, "els => els.length")
+        if n:
+            dead[chapter] = n
+        page.close()
+    assert not dead, f"pages that render widget controls without a kernel (count per page): {dead}"
+
+
+_FILE_NAME = re.compile(r"(^|[/\\])[\w.-]+\.(png|jpe?g|gif|svg|webp)$", re.I)
+_HASH = re.compile(r"^[0-9a-f]{16,}", re.I)
+_GENERIC = {"image", "img", "figure", "fig", "output", "plot", "png", "picture", "chart", "graph", "svg"}
+
+
+def alt_problem(alt) -> str:
+    """Why an alt text does not serve a reader ('' if it does)."""
+    text = (alt or "").strip()
+    if not text:
+        return "no alt text"
+    if _FILE_NAME.search(text) or _HASH.match(text):
+        return f"alt is a file name ({text[:50]})"
+    if text.lower().strip(".") in _GENERIC:
+        return f"alt is a placeholder ({text})"
+    return ""
+
+
+def test_alt_problem_rules():
+    assert alt_problem(None) and alt_problem("  ") and alt_problem("image")
+    assert alt_problem("../_images/3f2a9c0d4b1e5a6f7d8c9b0a1e2f3d4c5b6a7f8e9d0c1b2a3f4e5d6c7b8a9f0e.png")
+    assert alt_problem("0a1b2c3d4e5f60718293a4b5c6d7e8f9")
+    assert not alt_problem("Test error against epoch for the three MNIST models")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_images_have_alt_text_for_a_reader(chapter):
+    page = HTML / "book" / f"{chapter}.html"
+    if not page.exists():
+        pytest.fail(f"{page} is missing: build the book first (`make book`)")
+    from html.parser import HTMLParser
+
+    class Imgs(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.found = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                a = dict(attrs)
+                self.found.append((a.get("src", "")[:60], a.get("alt")))
+
+    parser = Imgs()
+    parser.feed(page.read_text())
+    article = [(src, alt) for src, alt in parser.found if "/_static/" not in src]     # not the theme's own
+    bad = [(src, why) for src, alt in article if (why := alt_problem(alt))]
+    assert not bad, (f"{chapter}: {len(bad)} of {len(article)} images lack alt text written for a reader; "
+                     f"first ones: {bad[:4]}")

@@ -1,8 +1,8 @@
 """Keep every notebook's Colab set-up block in step with the repository URL in _config.yml.
 
-    python -m hypernet_lib.tools.colab --check   # exit 1 if a notebook's block is missing or stale
-    python -m hypernet_lib.tools.colab --write   # insert/refresh the block at the top of each
-                                                 # notebook's first code cell (tagged `parameters`)
+    python tools/colab.py --check   # exit 1 if a notebook's block is missing or stale
+    python tools/colab.py --write   # insert/refresh the block at the top of each
+                                    # notebook's first code cell (tagged `parameters`)
 
 The URL lives in one place, ``repository.url`` in _config.yml; this tool copies it into the
 notebooks, because a notebook opened in Colab has no checkout to read it from.  The block
@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]      # tools/ sits in the repository root
 BEGIN = "# --- set-up for Colab and fresh machines: install hypernet_lib if it is missing ---"
 END = "# --- end of set-up ---"
 

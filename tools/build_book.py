@@ -1,7 +1,7 @@
 """Build the HTML book into _build/html.
 
-    python -m hypernet_lib.tools.build_book            # from the committed outputs (fast)
-    python -m hypernet_lib.tools.build_book --strict   # the same, failing on any warning
+    python tools/build_book.py            # from the committed outputs (fast)
+    python tools/build_book.py --strict   # the same, failing on any warning
 
 Execution is off in _config.yml: the published book shows the outputs of a real run, committed
 with the notebooks.  Notebooks are re-executed at smoke scale by the nbval stage of `make test`.
@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]      # tools/ sits in the repository root
 
 
 def committed_errors() -> list[str]:
@@ -35,6 +35,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--strict", action="store_true", help="fail on any Sphinx warning or notebook error")
     args = p.parse_args(argv)
+    mathjax = ROOT / "_static" / "mathjax" / "tex-mml-chtml.js"
+    if not mathjax.exists():
+        print(f"{mathjax} is missing: the book serves MathJax itself (mathjax_path in _config.yml); restore "
+              f"_static/mathjax from git, or see _static/mathjax/README.md to fetch it with npm", file=sys.stderr)
+        return 1
     if args.strict:
         bad = committed_errors()
         if bad:

@@ -1,6 +1,6 @@
 """Execute chapter notebooks in place and record what produced their outputs.
 
-    python -m hypernet_lib.tools.execute [--scale cpu] [book/02_static_mnist.ipynb ...]
+    python tools/execute.py [--scale cpu] [book/02_static_mnist.ipynb ...]
 
 Each executed notebook gets ``metadata.hypernet`` = {scale, code_sha256, executed, torch,
 python}.  ``code_sha256`` hashes the source of its code cells, so a test can tell when code
@@ -17,9 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-from hypernet_lib.utils import SCALES
+ROOT = Path(__file__).resolve().parents[1]      # tools/ sits in the repository root
+if str(ROOT) not in sys.path:                   # hypernet_lib from the checkout, installed or not
+    sys.path.insert(0, str(ROOT))
 
-BOOK = Path(__file__).resolve().parents[2] / "book"
+from hypernet_lib.utils import SCALES  # noqa: E402
+
+BOOK = ROOT / "book"
 
 
 def code_hash(nb) -> str:
