@@ -97,7 +97,7 @@ class ReadableHyperLSTMCell(nn.Module):
             self.ln_hat_c_bias = nn.Parameter(zeros(Nhh))
 
     def hyper_step(self, x_hat, h_hat, c_hat):
-        """The hyper cell: an ordinary LSTM step on x̂_t (with layer norm per gate if enabled)."""
+        """The hyper cell: an ordinary LSTM step on x̂_t (layer norm per gate if on)."""
         gate = {}
         for y in GATES:
             pre = x_hat @ self.W_hhat_xhat[y] + h_hat @ self.W_hhat_hhat[y]
@@ -105,8 +105,8 @@ class ReadableHyperLSTMCell(nn.Module):
                 gate[y] = layer_norm(pre, self.ln_hat_gain[y], self.ln_hat_bias[y])
             else:
                 gate[y] = pre + self.b_hhat[y]
-        c_hat = (torch.sigmoid(gate["f"] + FORGET_BIAS) * c_hat
-                 + torch.sigmoid(gate["i"]) * torch.tanh(gate["g"]))
+        f, i = torch.sigmoid(gate["f"] + FORGET_BIAS), torch.sigmoid(gate["i"])
+        c_hat = f * c_hat + i * torch.tanh(gate["g"])
         c_norm = c_hat
         if self.use_layer_norm:
             c_norm = layer_norm(c_hat, self.ln_hat_c_gain, self.ln_hat_c_bias)
@@ -114,33 +114,36 @@ class ReadableHyperLSTMCell(nn.Module):
         return h_hat, c_hat
 
     def forward(self, x: torch.Tensor, state: Tuple[torch.Tensor, ...]):
-        """One step. x: (B, N_x) floats; state (h, c, ĥ, ĉ). Returns h_t, the new state and a dict
-        of what the hyper cell produced at this step (z's and d's per gate, for looking at)."""
+        """One step. x: (B, N_x); state: (h, c, ĥ, ĉ). Returns h_t, the new state
+        and, per gate, the z's and d's of this step (for looking at)."""
         h, c, h_hat, c_hat = state
-        x_hat = torch.cat([h, x], dim=-1)                       # (1) x̂_t = [h_{t-1}; x_t]
-        h_hat_new, c_hat_new = self.hyper_step(x_hat, h_hat, c_hat)   # (2) ĥ_t = LSTM_ĥ(x̂_t, ĥ_{t-1})
-        s = h_hat_new if self.z_from == "current" else h_hat    # Ha's code: ĥ_t; paper: ĥ_{t-1}
+        x_hat = torch.cat([h, x], dim=-1)                      # (1) [h_{t-1}; x_t]
+        h_hat_new, c_hat_new = self.hyper_step(x_hat, h_hat, c_hat)          # (2)
+        # Ha's code reads the z's off ĥ_t; the paper's equations off ĥ_{t-1}
+        s = h_hat_new if self.z_from == "current" else h_hat
 
         gate, seen = {}, {}
-        for y in GATES:
-            z_h = s @ self.W_zh[y] + self.b_zh[y]               # (3) z_h^y = W_ĥh^y ĥ + b_ĥh^y
-            z_x = s @ self.W_zx[y] + self.b_zx[y]               # (3) z_x^y = W_ĥx^y ĥ + b_ĥx^y
-            z_b = s @ self.W_zb[y]                              # (3) z_b^y = W_ĥb^y ĥ
-            d_h = z_h @ self.W_hz[y]                            # (4) d_h^y = W_hz^y z_h^y
-            d_x = z_x @ self.W_xz[y]                            # (4) d_x^y = W_xz^y z_x^y
-            b = z_b @ self.W_bz[y] + self.b_0[y]                # (4) b^y = W_bz^y z_b^y + b_0^y
-            pre = (d_h * (h @ self.W_h[y])                      # (5) d_h^y ⊙ W_h^y h_{t-1}
-                   + d_x * (x @ self.W_x[y])                    # (5)   + d_x^y ⊙ W_x^y x_t
-                   + b)                                         # (5)   + b^y
-            if self.use_layer_norm:
-                pre = layer_norm(pre, self.ln_gain[y], self.ln_bias[y])   # (5) y_t = LN(...)
+        for y in GATES:                                        # y = i, g, f, o
+            z_h = s @ self.W_zh[y] + self.b_zh[y]              # (3) z_h^y
+            z_x = s @ self.W_zx[y] + self.b_zx[y]              # (3) z_x^y
+            z_b = s @ self.W_zb[y]                             # (3) z_b^y
+            d_h = z_h @ self.W_hz[y]                           # (4) d_h^y = W_hz^y z_h^y
+            d_x = z_x @ self.W_xz[y]                           # (4) d_x^y = W_xz^y z_x^y
+            b = z_b @ self.W_bz[y] + self.b_0[y]               # (4) b^y
+            pre = (d_h * (h @ self.W_h[y])                     # (5) d_h^y ⊙ W_h^y h_{t-1}
+                   + d_x * (x @ self.W_x[y])                   # (5)   + d_x^y ⊙ W_x^y x_t
+                   + b)                                        # (5)   + b^y
+            if self.use_layer_norm:                            # (5) LN(...), per gate
+                pre = layer_norm(pre, self.ln_gain[y], self.ln_bias[y])
             gate[y] = pre
             seen[y] = dict(z_h=z_h, z_x=z_x, z_b=z_b, d_h=d_h, d_x=d_x, b=b)
 
-        c = (torch.sigmoid(gate["f"] + FORGET_BIAS) * c          # (6) c_t = σ(f_t + 1) ⊙ c_{t-1}
-             + torch.sigmoid(gate["i"]) * torch.tanh(gate["g"]))  # (6)     + σ(i_t) ⊙ tanh(g_t)
-        c_norm = layer_norm(c, self.ln_c_gain, self.ln_c_bias) if self.use_layer_norm else c
-        h = torch.sigmoid(gate["o"]) * torch.tanh(c_norm)          # (7) h_t = σ(o_t) ⊙ tanh(LN(c_t))
+        f, i = torch.sigmoid(gate["f"] + FORGET_BIAS), torch.sigmoid(gate["i"])
+        c = f * c + i * torch.tanh(gate["g"])                  # (6) c_t
+        c_norm = c
+        if self.use_layer_norm:
+            c_norm = layer_norm(c, self.ln_c_gain, self.ln_c_bias)
+        h = torch.sigmoid(gate["o"]) * torch.tanh(c_norm)      # (7) h_t
         return h, (h, c, h_hat_new, c_hat_new), seen
 
     def run(self, xs: torch.Tensor, state=None):
