@@ -730,7 +730,7 @@ def _check_fits_in_memory(n_params: int) -> None:
         mem = 2 ** 44
     need = 4 * n_params
     if need > mem:
-        raise ValueError(f"a model of this size has about {n_params:.3g} parameters ({need / 2**30:,.0f} GiB of "
+        raise ValueError(f"a model of this size has about {n_params:.3g} parameters ({need / 2**30:,.3g} GiB of "
                          f"float32 weights alone), more than this machine's memory ({mem / 2**30:,.0f} GiB); "
                          "choose a smaller hidden_size, hyper_num_units, embedding_size or num_layers")
 
@@ -834,7 +834,7 @@ def _read_checkpoint(path: str, fmt: str, what: str, fix: str, map_location=None
     """torch.load (weights only) of a file this module wrote in format ``fmt``; a file that cannot be read
     or has another format raises :class:`CheckpointError` naming ``what`` was expected and the ``fix``."""
     if os.path.isdir(path):
-        raise CheckpointError(f"{path!r} is a directory, not a {what} file{fix}")
+        raise CheckpointError(f"{path!r} is a directory, not a {what} file; pass the checkpoint file's path")
     if os.path.exists(path) and not os.path.isfile(path):
         raise CheckpointError(f"{path!r} is not a regular file, so not a {what}{fix}")
     if os.path.isfile(path) and os.path.getsize(path) == 0:
@@ -1044,7 +1044,8 @@ def generate(model: CharLM, vocab: Vocab, prime_text: str = "\n", length: int = 
     logits = logits[0, -1].float().cpu()
     out = []
     for _ in range(length):
-        scaled = (logits - logits.max()) / temperature           # max 0: a tiny temperature gives -inf, not NaN
+        # float64 and max 0: a tiny temperature gives -inf (greedy), not 0/0 = NaN
+        scaled = (logits.double() - logits.double().max()) / temperature
         if top_k is not None and top_k < scaled.numel():
             kth = torch.topk(scaled, top_k).values[-1]
             scaled = scaled.masked_fill(scaled < kth, float("-inf"))

@@ -8,10 +8,16 @@ The option names are those of the seed project's ``hyperlstm_train.py`` (its ``-
 accepted too).  Text comes from ``--data_path FILE`` or ``--corpus NAME`` (``hypernet_lib.data.load_text``).
 Bad input — a bad option value, a missing file, a checkpoint of another model, a prime text with
 characters the model has never seen — ends with exit status 2 and a one-line message, no traceback.
+
+Exit status: 0 done; 2 bad input (nothing was trained or written); 3 training diverged (a NaN or
+infinite loss: nothing from the diverged steps is written, SAVE_MODEL.train_state keeps the run as of its
+last good evaluation); 130 interrupted (the same command resumes); 1 an unexpected error (a bug: please
+report the traceback).
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import List, Optional
@@ -22,6 +28,11 @@ from hypernet_lib import hyperlstm as hl
 from hypernet_lib.data import split_text
 
 EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+
+PROG = "python -m hypernet_lib.hyperlstm"
 
 
 class UsageError(Exception):
@@ -62,6 +73,17 @@ def _float_in(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False
     return parse
 
 
+def _seed(s: str) -> int:
+    from hypernet_lib.utils import MAX_SEED
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {s!r}") from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is an integer in [0, 2**64 - 1], got {s}")
+    return v
+
+
 def _positive_float(s: str) -> float:
     return _float_in(0.0, float("inf"), lo_open=True, hi_open=True)(s)
 
@@ -85,7 +107,7 @@ def _add_data(p: argparse.ArgumentParser, required_hint: bool = True) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m hypernet_lib.hyperlstm",
+        prog=PROG,
         description="Character-level language models with LSTM, LN-LSTM and HyperLSTM cells "
                     "(Ha, Dai & Le, 2016, §3.2): train, generate text, evaluate bits per character.")
     sub = parser.add_subparsers(dest="command", metavar="{train,generate,eval}")
@@ -126,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluations without improvement before the lr decays (0 = never; default 2)")
     t.add_argument("--clip", type=_float_in(0, float("inf")), default=1.0, help="gradient-norm clip (0 = off)")
     t.add_argument("--eval_every", type=_positive_int, default=200, help="steps between validations")
-    t.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the dropout masks")
+    t.add_argument("--seed", type=_seed, default=0, help="seeds the initial weights and the dropout masks")
     t.add_argument("--save_model", default="models/hyperlstm_best.pt",
                    help="checkpoint path; while training, SAVE_MODEL.train_state holds the run as of its last "
                         "evaluation, and running the same command again resumes an interrupted run from it")
@@ -139,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     ge.add_argument("--gen_length", type=_nonneg_int, default=500, help="characters to sample (default 500)")
     ge.add_argument("--temperature", type=_positive_float, default=1.0, help="softmax temperature (> 0)")
     ge.add_argument("--top_k", type=_positive_int, default=None, help="sample among the k likeliest only")
-    ge.add_argument("--seed", type=int, default=0)
+    ge.add_argument("--seed", type=_seed, default=0)
     ge.add_argument("--device", default=None)
 
     ev = sub.add_parser("eval", help="bits per character of a checkpoint on the validation and test split")
@@ -163,7 +185,19 @@ def _device(name: Optional[str]) -> torch.device:
     from hypernet_lib.utils import get_device
     try:
         return get_device(name)
-    except RuntimeError as e:
+    except (RuntimeError, ValueError) as e:
+        msg = str(e)
+        raise UsageError(("--" + msg if msg.startswith("device ") else f"--device {name!r}: {msg}") if name
+                         else msg) from None
+
+
+def _check_save_path(path: str) -> None:
+    """--save_model and its .train_state must be writable regular files (or new paths): checked before any work."""
+    from hypernet_lib.utils import check_output_path
+    try:
+        check_output_path(path, "--save_model")
+        check_output_path(train_state_path(path), "--save_model's training state")
+    except ValueError as e:
         raise UsageError(str(e)) from None
 
 
@@ -204,6 +238,7 @@ def _load_splits(args, vocab: Optional[hl.Vocab] = None, splits=None):
 
 def cmd_train(args) -> int:
     device = _device(args.device)
+    _check_save_path(args.save_model)
     cell = args.cell
     if args.use_layer_norm and not cell.startswith("ln-"):
         cell = "ln-" + cell
@@ -217,7 +252,16 @@ def cmd_train(args) -> int:
                           hyper_num_units=args.hyper_num_units, hyper_embedding_size=args.hyper_embedding_size,
                           use_recurrent_dropout=args.use_recurrent_dropout,
                           dropout_keep_prob=args.dropout_keep_prob, z_from=args.z_from,
-                          z_init=args.z_init).to(device)
+                          z_init=args.z_init)
+    except ValueError as e:
+        raise UsageError(f"--hidden_size {args.hidden_size} --num_layers {args.num_layers} --hyper_num_units "
+                         f"{args.hyper_num_units} --embedding_size {args.embedding_size}: {e}") from None
+    try:
+        model.to(device)
+    except (RuntimeError, NotImplementedError) as e:
+        raise UsageError(f"--device {device}: the model cannot be placed there "
+                         f"({(str(e).splitlines() or [''])[0][:200]})") from None
+    try:
         from hypernet_lib.utils import count_params
         print(f"model: {cell}, {count_params(model):,} parameters, device {device}")
         state_path = args.resume_state = train_state_path(args.save_model)
@@ -227,6 +271,9 @@ def cmd_train(args) -> int:
                                 epochs=args.epochs, max_steps=args.max_steps, eval_every=args.eval_every,
                                 clip=args.clip or None, lr_decay=args.lr_decay, patience=args.patience,
                                 seed=args.seed, progress=not args.no_progress, checkpoint=state_path)
+    except hl.TrainingDiverged as e:
+        print(f"{PROG} train: error: {e}; nothing was saved to {args.save_model}", file=sys.stderr)
+        return EXIT_DIVERGED
     except ValueError as e:                    # CheckpointError is a ValueError too
         raise UsageError(str(e)) from None
     splits = {"val_split": args.val_split if args.val_split is not None else 0.05,
@@ -273,6 +320,11 @@ def cmd_eval(args) -> int:
         raise UsageError(str(e)) from None
     for k, v in res.items():
         print(f"{k} bpc: {v:.4f}")
+    bad = [k for k, v in res.items() if not math.isfinite(v)]
+    if bad:
+        print(f"{PROG} eval: error: the {' and '.join(bad)} bpc is not finite: the model gives some character "
+              "zero probability or its outputs overflow", file=sys.stderr)
+        return EXIT_DIVERGED
     return 0
 
 
@@ -292,7 +344,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                   "resumes it", file=sys.stderr)
         else:
             print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover
