@@ -55,7 +55,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .train import make_optimizer
-from .utils import check_positive_ints, machine_line
+from .utils import MAX_SEED, check_finite, check_float, check_int, check_positive_ints, machine_line
 
 __all__ = [
     "IMPLS", "INITS",
@@ -341,7 +341,13 @@ class _TaskModel(nn.Module):
         dev = self.device
         if isinstance(task_ids, int):
             task_ids = [task_ids]
-        ids = torch.as_tensor(task_ids, dtype=torch.long, device=dev).reshape(-1)
+        try:
+            raw = torch.as_tensor(task_ids)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"task ids must be integers, got {task_ids!r}") from None
+        if raw.dtype.is_floating_point or raw.is_complex() or raw.dtype == torch.bool:
+            raise ValueError(f"task ids must be integers (a fractional id is not truncated), got {task_ids!r}")
+        ids = raw.to(dtype=torch.long, device=dev).reshape(-1)
         if ids.numel() and (ids.min() < 0 or ids.max() >= self.n_tasks):
             raise ValueError(f"task ids must be in 0..{self.n_tasks - 1}, got {ids.tolist()}")
         return ids
@@ -573,7 +579,13 @@ def train_multitask(model: _TaskModel, tasks: PermutedTasks, *, steps: int, batc
 
     ``optimizer="adam"`` with ``weight_decay`` is a coupled L2 penalty; ``"adamw"`` decouples it.
     Returns {'loss': [...], 'eval_step': [...], 'eval_acc': [[acc per task], ...]}.
+    A NaN or infinite loss (checked at every evaluation and at the end) raises
+    :class:`~hypernet_lib.utils.TrainingDiverged`.
     """
+    check_int(steps=steps, batch_size=batch_size, lo=1)
+    check_int(eval_every=eval_every, lo=0)
+    check_int(seed=seed, lo=0, hi=MAX_SEED)
+    check_float(lr=lr, weight_decay=weight_decay, lo=0.0)
     g = torch.Generator(device=tasks.x_train.device).manual_seed(seed)
     opt = _optimizer(param_groups if param_groups is not None else model.parameters(), lr, weight_decay, optimizer)
     ids = torch.arange(tasks.n_tasks, device=tasks.x_train.device)
@@ -589,8 +601,11 @@ def train_multitask(model: _TaskModel, tasks: PermutedTasks, *, steps: int, batc
         opt.step()
         hist["loss"].append(loss.detach())                               # no host sync per step
         if eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps):
+            check_finite(loss=torch.stack(hist["loss"][-eval_every:]), model=model, where=f"by step {step + 1}")
             hist["eval_step"].append(step + 1)
             hist["eval_acc"].append(task_accuracy(model, tasks))
+    if hist["loss"]:
+        check_finite(loss=torch.stack(hist["loss"]), model=model, where=f"in {steps} steps")
     hist["loss"] = torch.stack(hist["loss"]).tolist() if hist["loss"] else []
     return hist
 
@@ -657,8 +672,12 @@ def train_continual(model: _TaskModel, tasks: PermutedTasks, *, steps_per_task: 
     Only the current task's embedding is trained; earlier embeddings stay fixed.
     For the baselines (and beta = 0) this is plain sequential fine-tuning.
     """
-    if beta < 0:
+    check_int(steps_per_task=steps_per_task, batch_size=batch_size, lo=1)
+    check_int(seed=seed, lo=0, hi=MAX_SEED)
+    check_float(lr=lr, lo=0.0)
+    if isinstance(beta, (int, float)) and not isinstance(beta, bool) and beta < 0:
         raise ValueError(f"beta must be >= 0, got {beta}")
+    check_float(beta=beta, lo=0.0)
     if beta > 0 and not isinstance(model, TaskHyperNet):
         raise ValueError("the output regulariser needs a TaskHyperNet; use beta=0 for the baselines")
     dev = tasks.x_train.device
@@ -687,6 +706,8 @@ def train_continual(model: _TaskModel, tasks: PermutedTasks, *, steps_per_task: 
                 model.task_emb.grad[t + 1:] = 0
             opt.step()
             res.loss.append(loss.detach())                     # no host sync per step
+        check_finite(loss=torch.stack(res.loss[-steps_per_task:]), model=model, where=f"while learning task {t}",
+                     hint="lower the learning rate" + (" or beta" if beta > 0 else ""))
         accs = task_accuracy(model, tasks, range(t + 1))
         res.acc.append(accs + [float("nan")] * (tasks.n_tasks - t - 1))
     res.loss = torch.stack(res.loss).tolist() if res.loss else []
