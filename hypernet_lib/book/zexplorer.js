@@ -475,7 +475,7 @@ function hnZExplorerMount(root, data) {
       drawnInput = drawnFeat = null;
     }
     root.hnDrawnInput = drawnInput;
-    update();
+    classifyDrawn();                           // z has not moved: the kernel and the test digits stand
   }
   var drawing = false, last = null, pending = false;
   function padPos(e) {
@@ -545,6 +545,23 @@ function hnZExplorerMount(root, data) {
   // ------------------------------------------------------------------------------------------
   // One update: z -> K (Eq. 2) -> filter grid, test digits, drawn digit
   // ------------------------------------------------------------------------------------------
+  function classifyDrawn() {                  // the drawn digit at the current K (after a stroke, or a move of z)
+    if (drawnFeat) {
+      root.hnPrediction = forwardFromFeatures(drawnFeat, kernel, drawnProbs);   // the literal forward pass with K
+      root.hnProbs = Array.prototype.slice.call(drawnProbs);
+      predText.textContent = "Prediction: " + root.hnPrediction + " (probability " + drawnProbs[root.hnPrediction].toFixed(2) + ")";
+      for (var c = 0; c < NCLS; c++) {
+        bars[c].style.width = (100 * drawnProbs[c]).toFixed(1) + "%";
+        bars[c].className = "hn-zx-fill" + (c === root.hnPrediction ? " hn-zx-best" : "");
+        barVals[c].textContent = (100 * drawnProbs[c]).toFixed(1) + "%";
+      }
+    } else {
+      root.hnPrediction = null;
+      root.hnProbs = null;
+      predText.textContent = "Draw a digit.";
+      for (var c2 = 0; c2 < NCLS; c2++) { bars[c2].style.width = "0"; barVals[c2].textContent = "\u2013"; }
+    }
+  }
   var zNorm = Math.sqrt(zStar.reduce(function (a, v) { return a + v * v; }, 0)) || 1;
   var accStar = null;
   function update() {
@@ -566,21 +583,7 @@ function hnZExplorerMount(root, data) {
         " misclassified at this z, framed in red");
       drawTests();
     }
-    if (drawnFeat) {
-      root.hnPrediction = forwardFromFeatures(drawnFeat, kernel, drawnProbs);   // the literal forward pass with K
-      root.hnProbs = Array.prototype.slice.call(drawnProbs);
-      predText.textContent = "Prediction: " + root.hnPrediction + " (probability " + drawnProbs[root.hnPrediction].toFixed(2) + ")";
-      for (var c = 0; c < NCLS; c++) {
-        bars[c].style.width = (100 * drawnProbs[c]).toFixed(1) + "%";
-        bars[c].className = "hn-zx-fill" + (c === root.hnPrediction ? " hn-zx-best" : "");
-        barVals[c].textContent = (100 * drawnProbs[c]).toFixed(1) + "%";
-      }
-    } else {
-      root.hnPrediction = null;
-      root.hnProbs = null;
-      predText.textContent = "Draw a digit.";
-      for (var c2 = 0; c2 < NCLS; c2++) { bars[c2].style.width = "0"; barVals[c2].textContent = "\u2013"; }
-    }
+    classifyDrawn();
     root.hnZ = z.slice();
     root.hnKernel = kernel;
     root.hnTestProbs = testProbs;
