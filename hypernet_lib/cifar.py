@@ -43,7 +43,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .static import HyperConvGenerator, kernel_from_tiles, tile_grid
-from .utils import checkpoint_bytes
+from .utils import check_float, check_int, checkpoint_bytes
 
 __all__ = [
     "LayerSpec", "cifar_layer_specs", "VARIANTS", "build_cifar_net", "CifarNet",
@@ -84,10 +84,8 @@ class LayerSpec:
 def cifar_layer_specs(num_classes: int = 100, width: float = 1.0, in_channels: int = 3) -> List[LayerSpec]:
     """The eight weights of :class:`CifarNet`; ``width`` scales every channel/unit count
     (1.0: 64…512 channels, 1024/512 hidden units)."""
-    if width <= 0:
-        raise ValueError(f"width must be > 0, got {width!r}")
-    if num_classes < 1 or in_channels < 1:
-        raise ValueError("num_classes and in_channels must be positive")
+    check_float(width=width, lo=0.0, lo_open=True)
+    check_int(num_classes=num_classes, in_channels=in_channels, lo=1)
     c = [max(1, round(w * width)) for w in (64, 128, 256, 512, 512)]
     h = [max(1, round(w * width)) for w in (1024, 512)]
     convs = [LayerSpec(f"conv{i + 1}", "conv", c[i], ([in_channels] + c)[i]) for i in range(5)]
@@ -307,6 +305,7 @@ class CifarNet(nn.Module):
     def __init__(self, source: WeightSource, specs: Sequence[LayerSpec], dropout: float = 0.5,
                  variant: str = "custom"):
         super().__init__()
+        check_float(dropout=dropout, lo=0.0, hi=1.0, hi_open=True)
         self.specs = list(specs)
         self.source = source
         self.variant = variant

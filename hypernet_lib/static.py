@@ -206,6 +206,7 @@ class MNISTConvNet(nn.Module):
 
     def __init__(self, f: int = 7, channels: int = 16):
         super().__init__()
+        check_positive_ints(f=f, channels=channels)
         self.conv1 = nn.Conv2d(1, channels, f, padding="same")
         self.conv2 = nn.Conv2d(channels, channels, f, padding="same")
         self.fc = nn.Linear(channels * 7 * 7, 10)
