@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -227,7 +228,6 @@ def failure_message(path: Path, nb) -> str:
                     head += (f": missing module {module!r}, which Colab does not preinstall and hypernet_lib "
                              f"does not require")
                 tb = "\n".join(out.get("traceback", [])[-6:])
-                import re
                 tb = re.sub(r"\x1b\[[0-9;]*m", "", tb)
                 return f"{head}\n  {out['ename']}: {out['evalue']}\n  cell source:\n{cell.source[:800]}\n{tb[-2500:]}"
     return f"{path.relative_to(ROOT)}: failed in the Colab clean room (no cell error recorded)"
@@ -240,12 +240,15 @@ def run_notebook(path: Path, session: Session):
     shutil.copy2(path, session.work / path.name)
     client = NotebookClient(nb, km=session.kernel_manager(), timeout=CELL_TIMEOUT, allow_errors=False,
                             resources={"metadata": {"path": str(session.work)}})
+    problem = ""
     try:
         client.execute()
     except CellExecutionError:
-        pytest.fail(failure_message(path, nb), pytrace=False)
+        problem = failure_message(path, nb)
     except DeadKernelError as e:
-        pytest.fail(f"{path.relative_to(ROOT)}: the kernel died in the Colab clean room: {e}", pytrace=False)
+        problem = f"{path.relative_to(ROOT)}: the kernel died in the Colab clean room: {e}"
+    if problem:
+        pytest.fail(problem, pytrace=False)
     return nb
 
 

@@ -59,7 +59,7 @@ def test_makefile_rules():
 
 
 def test_build_book_refuses_without_local_mathjax():
-    assert (ROOT / "_static" / "mathjax" / "tex-mml-chtml.js").exists()
+    assert (ROOT / "_extra" / "_static" / "mathjax" / "tex-mml-chtml.js").exists()
     assert "mathjax/tex-mml-chtml.js" in (ROOT / "_config.yml").read_text()
 
 

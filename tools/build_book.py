@@ -35,10 +35,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--strict", action="store_true", help="fail on any Sphinx warning or notebook error")
     args = p.parse_args(argv)
-    mathjax = ROOT / "_static" / "mathjax" / "tex-mml-chtml.js"
+    mathjax = ROOT / "_extra" / "_static" / "mathjax" / "tex-mml-chtml.js"
     if not mathjax.exists():
         print(f"{mathjax} is missing: the book serves MathJax itself (mathjax_path in _config.yml); restore "
-              f"_static/mathjax from git, or see _static/mathjax/README.md to fetch it with npm", file=sys.stderr)
+              f"_extra/_static/mathjax from git, or see its README.md to fetch it with npm", file=sys.stderr)
         return 1
     if args.strict:
         bad = committed_errors()

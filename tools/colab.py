@@ -31,12 +31,23 @@ def repository_url(config: Path = ROOT / "_config.yml") -> str:
 
 
 def setup_block(url: str) -> str:
+    """The set-up lines at the top of every notebook's first code cell.
+
+    Installs hypernet_lib with pip when it is not importable (Colab, a fresh machine) from
+    ``$HYPERNET_REPO`` if set (a pip requirement or a path: a wheel, a checkout), else from the
+    repository URL; when pip fails, the cell stops with pip's own reason and what the reader can do."""
     return "\n".join([
         BEGIN,
-        "import importlib.util, os, subprocess, sys",
+        "import importlib, importlib.util, os, subprocess, sys",
         'if importlib.util.find_spec("hypernet_lib") is None:',
         f'    _source = os.environ.get("HYPERNET_REPO", "git+{url}")',
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", _source], check=True)',
+        '    _pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", _source],',
+        "                          capture_output=True, text=True)",
+        "    if _pip.returncode:",
+        '        raise RuntimeError(f"pip could not install hypernet_lib from {_source}:\\n"',
+        '                           f"{_pip.stderr.strip()[-1500:]}\\nSet os.environ[\'HYPERNET_REPO\'] to a "',
+        '                           "copy of it (a wheel, a folder, a pip requirement) and run this cell again.")',
+        "    importlib.invalidate_caches()",
         END,
     ])
 
