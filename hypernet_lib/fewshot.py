@@ -92,8 +92,13 @@ class FewShotData:
 def load_mnist_fashion(device=None, per_class: Optional[int] = 1000) -> FewShotData:
     """MNIST (all splits pooled; the 5,000-image subset offline) and Fashion-MNIST (training split)
     as 20 classes; at most ``per_class`` images per class (None: all)."""
+    import warnings
+
     from .data import load_fashion_mnist, load_mnist
-    mn, fa = load_mnist(device="cpu"), load_fashion_mnist(device="cpu")
+    with warnings.catch_warnings():            # the offline fallback is named in ``source``
+        warnings.simplefilter("ignore", UserWarning)
+        mn = load_mnist(device="cpu")
+    fa = load_fashion_mnist(device="cpu")
     xm = torch.cat([mn.x_train, mn.x_val, mn.x_test]); ym = torch.cat([mn.y_train, mn.y_val, mn.y_test])
     x, y = torch.cat([xm, fa.x_train]), torch.cat([ym, fa.y_train + 10])
     if per_class is not None:
