@@ -20,7 +20,7 @@
  * hnProbs (drawn digit, or null), hnPrediction, hnTestProbs (N×10), hnPredictions (N), hnAccuracy,
  * hnDrawnInput (the normalised 28×28 input of the drawn digit, or null), hnLastUpdateMs,
  * hnSetZ(z), hnForward(x784) (the literal forward pass at the current z), hnReady (a Promise),
- * hnAnimating.
+ * hnAnimating, hnAnimationFrames (frames drawn by the last direction button: 0 when it jumped).
  */
 function hnZExplorerMount(root, data) {
   "use strict";
@@ -628,17 +628,21 @@ function hnZExplorerMount(root, data) {
     tOut.textContent = "0.00";
     setZ(zStar);
   });
-  var reduceMotion = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  function reduceMotion() {
+    return !!(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches);
+  }
   pathBtns.forEach(function (b) {
     b.addEventListener("click", function () {
       stopAnim();
       pathK = +b.dataset.k;
       tLabel.textContent = "t along " + paths[pathK].label;
-      if (reduceMotion || !(data.animate_ms > 0)) { setT(1); return; }
+      root.hnAnimationFrames = 0;
+      if (reduceMotion() || !(data.animate_ms > 0)) { setT(1); return; }   // jump to the end
       var start = performance.now();
       root.hnAnimating = true;
       var tick = function (now) {
-        var t = Math.min(1, (now - start) / data.animate_ms);
+        var t = Math.min(1, Math.max(0, (now - start) / data.animate_ms));
+        root.hnAnimationFrames++;
         setT(t);
         if (t < 1) anim = requestAnimationFrame(tick);
         else stopAnim();
