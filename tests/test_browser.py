@@ -217,37 +217,24 @@ def test_code_blocks_fit_the_column(site, browser, chapter):
     assert not bad, f"{chapter}: {len(bad)} code block(s) overflow the text column; longest lines: {bad[:5]}"
 
 
-#: What ipywidgets leave in a page built without a kernel: their view data, and controls drawn by
-#: the widget manager that nothing can answer.
-DEAD_WIDGETS = ("script[type='application/vnd.jupyter.widget-view+json'], script[type='application/vnd.jupyter.widget-state+json'], "
-                ".jupyter-widgets, .jupyter-widget, .widget-slider, .widget-hslider, .widget-dropdown, .widget-button, "
-                ".widget-toggle-buttons, .widget-checkbox, .widget-text, .widget-inline-hbox, .widget-box, "
-                ".widget-readout, .lm-Widget, .p-Widget")
-
-
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_no_widget_that_needs_a_kernel(chapter):
-    """Controls that need a running kernel are dead on a static page: the book shows kernel-free
-    sliders (div.hn-static-slider) or pictures instead."""
+    """No ipywidgets control in a page: with no kernel behind it, it is a dead control.
+
+    myst-nb puts each widget output in the page as a ``widget-view+json`` script, which the
+    widget manager (loaded from a CDN) draws as a slider or button that nothing answers; offline it
+    draws nothing at all.  The book shows kernel-free sliders (div.hn-static-slider) or pictures
+    instead, so the page must carry no widget view."""
     page = HTML / "book" / f"{chapter}.html"
     if not page.exists():
         pytest.fail(f"{page} is missing: build the book first (`make book`)")
     html = page.read_text()
-    found = sorted(set(re.findall(r"application/vnd\.jupyter\.widget-(?:view|state)\+json|\bjupyter-widgets?\b|"
-                                  r"\bwidget-(?:slider|hslider|dropdown|button|toggle-buttons|checkbox|text|"
-                                  r"inline-hbox|box|readout)\b", html)))
-    assert not found, f"{chapter}: widgets that need a kernel are in the page ({', '.join(found)})"
-
-
-def test_no_dead_widget_controls_rendered(site, browser):
-    dead = {}
-    for chapter in CHAPTERS:
-        page, _ = open_page(browser, f"{site}/book/{chapter}.html")
-        n = page.eval_on_selector_all(DEAD_WIDGETS, "els => els.length")
-        if n:
-            dead[chapter] = n
-        page.close()
-    assert not dead, f"pages that render widget controls without a kernel (count per page): {dead}"
+    views = re.findall(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', html, re.S)
+    drawn = re.findall(r'class="[^"]*\b(?:jupyter-widgets|widget-(?:slider|hslider|dropdown|button|toggle-buttons|'
+                       r'checkbox|text|inline-hbox|readout))\b', html)
+    assert not views and not drawn, (
+        f"{chapter}: {len(views)} widget(s) that need a kernel are in the page ({len(drawn)} drawn as HTML); "
+        f"show a kernel-free slider or a picture instead")
 
 
 _FILE_NAME = re.compile(r"(^|[/\\])[\w.-]+\.(png|jpe?g|gif|svg|webp)$", re.I)

@@ -238,7 +238,8 @@ def run_notebook(path: Path, session: Session):
     from nbclient.exceptions import CellExecutionError, DeadKernelError
     nb = nbformat.read(path, as_version=4)
     shutil.copy2(path, session.work / path.name)
-    client = NotebookClient(nb, km=session.kernel_manager(), timeout=CELL_TIMEOUT, allow_errors=False,
+    km = session.kernel_manager()
+    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, allow_errors=False,
                             resources={"metadata": {"path": str(session.work)}})
     problem = ""
     try:
@@ -247,6 +248,9 @@ def run_notebook(path: Path, session: Session):
         problem = failure_message(path, nb)
     except DeadKernelError as e:
         problem = f"{path.relative_to(ROOT)}: the kernel died in the Colab clean room: {e}"
+    finally:                                # nbclient leaves a kernel it was handed running
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     if problem:
         pytest.fail(problem, pytrace=False)
     return nb

@@ -135,6 +135,7 @@ def test_full_run_chapters_and_budget():
     fr = tool("full_run")
     assert list(fr.BUDGETS) == ["02_static_mnist", "04_cifar100", "05_hyperlstm", "06_conditional"]
     assert sum(fr.BUDGETS.values()) <= 600
+    assert fr.budget("06_conditional", "full") == 90 and fr.budget("06_conditional", "smoke", 2) == 1200
     assert fr.pick(["02", "06"]) == ["02_static_mnist", "06_conditional"]
     with pytest.raises(SystemExit):
         fr.pick(["03"])

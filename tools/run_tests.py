@@ -38,7 +38,7 @@ def stages() -> list[tuple[str, list[str], dict]]:
         ("notebooks (nbval, smoke scale)", [PY, "-m", "pytest", "-q", "--nbval-lax", "-p", "no:cacheprovider",
                                             "--nbval-cell-timeout=600", "book"], smoke),
         ("book build (strict)", [PY, str(ROOT / "tools" / "build_book.py"), "--strict"], {}),
-        ("browser tests", [PY, "-m", "pytest", "-q", "-m", "browser", "tests/test_browser.py"], {}),
+        ("browser tests", [PY, "-m", "pytest", "-q", "-m", "browser", "tests"], {}),
     ]
 
 
