@@ -223,8 +223,7 @@ def test_bad_wrn_depth_and_width():
 
 # ------------------------------------------------------------------------------- data, end to end
 def test_cifar100_fixture_end_to_end(tmp_path):
-    data_mod = pytest.importorskip("hypernet_lib.data")
-    train = pytest.importorskip("hypernet_lib.train")
+    from hypernet_lib import data as data_mod, train
     data_mod.write_cifar100_fixture(tmp_path, n_train=64, n_test=32, seed=0)
     data = data_mod.load_cifar100(root=tmp_path, download=False, val_size=16)
     assert data.x_train.shape[1:] == (3, 32, 32) and data.num_classes == 100
