@@ -1,4 +1,5 @@
 """hypernet_lib.train: determinism, exact resume, atomic checkpoints, early stopping, schedules."""
+import math
 import os
 
 import pytest
@@ -94,17 +95,106 @@ def test_load_checkpoint_errors(tmp_path):
         load_checkpoint(tmp_path / "junk.pt")
 
 
+def _snapshots():
+    """A callback that keeps a copy of the weights after every epoch, and the list it fills."""
+    snaps = []
+
+    def keep(model):
+        return lambda epoch, history: snaps.append({k: v.clone() for k, v in model.state_dict().items()})
+    return snaps, keep
+
+
+ES = dict(epochs=20, batch_size=16, lr=3e-2, patience=2, seed=2)   # val acc (of 16): 9 12 11 13 14 14 15 15 15
+
+
 def test_early_stopping_and_best_weights_restored():
-    torch.manual_seed(0); m = toy_model()
-    h = fit(m, toy_data(), epochs=10, batch_size=16, lr=0.0, patience=2)   # lr 0: never improves
-    assert h.epochs == 3 and h.best_epoch == 0 and h.stopped_early
-    assert h.test_acc == pytest.approx(evaluate(m, toy_data().x_test, toy_data().y_test)["acc"])
+    torch.manual_seed(2); m = toy_model()
+    snaps, keep = _snapshots()
+    h = fit(m, toy_data(), callbacks=[keep(m)], **ES)
+    accs = h.val_acc
+    # the run learns, then stalls: the best epoch is neither the first nor the last
+    assert 0 < h.best_epoch < h.epochs - 1, accs
+    assert h.best_epoch == accs.index(max(accs))                    # the first epoch with the best val acc
+    assert h.epochs == h.best_epoch + 1 + ES["patience"] and h.stopped_early
+    best, last = snaps[h.best_epoch], snaps[-1]
+    assert any(not torch.equal(best[k], last[k]) for k in best)    # training went on after the best epoch
+    assert all(torch.equal(v, best[k]) for k, v in m.state_dict().items())   # and the best weights came back
+    assert h.test_acc == evaluate(m, toy_data().x_test, toy_data().y_test)["acc"]
+    assert h.test_loss == pytest.approx(evaluate(m, toy_data().x_test, toy_data().y_test)["loss"], rel=1e-6)
 
 
-def test_cosine_schedule_anneals_to_zero():
+def test_resume_with_early_stopping_state(tmp_path):
+    """Interrupted twice: once before the best epoch (so the final weights come from resumed training),
+    once while the no-improvement counter is 1 (so stopping on time needs the restored counter)."""
+    torch.manual_seed(2); ref = toy_model()
+    h_ref = fit(ref, toy_data(), **ES)
+    bad = [e for e in range(1, h_ref.epochs) if h_ref.val_acc[e] <= max(h_ref.val_acc[:e])]
+    first = next(e for e in bad if e < h_ref.best_epoch)            # a bad epoch before the best one
+    second = next(e for e in bad if h_ref.best_epoch < e < h_ref.epochs - 1)
+    assert h_ref.stopped_early and first < h_ref.best_epoch < second
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after(k):
+        def cb(epoch, history):
+            if epoch == k:
+                raise Interrupt
+        return cb
+
+    ckpt = tmp_path / "run.pt"
+    torch.manual_seed(2); m = toy_model()
+    with pytest.raises(Interrupt):
+        fit(m, toy_data(), checkpoint=ckpt, callbacks=[stop_after(first)], **ES)
+    assert load_checkpoint(ckpt)["bad_epochs"] == 1
+    torch.manual_seed(99); m = toy_model()
+    with pytest.raises(Interrupt):
+        fit(m, toy_data(), checkpoint=ckpt, callbacks=[stop_after(second)], **ES)
+    assert load_checkpoint(ckpt)["bad_epochs"] == 1
+    torch.manual_seed(123); resumed = toy_model()
+    h = fit(resumed, toy_data(), checkpoint=ckpt, **ES)
+    assert same_weights(ref, resumed)
+    assert h.to_dict() == {**h_ref.to_dict(), "epoch_time": h.epoch_time}
+
+
+def _cosine(lr, step, total, warmup):
+    """The schedule written out: linear warm-up to lr over `warmup` steps, then half a cosine to 0."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    return lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+
+
+@pytest.mark.parametrize("warmup", [0, 3])
+def test_cosine_schedule_step_by_step(warmup):
     torch.manual_seed(0)
-    h = fit(toy_model(), toy_data(), epochs=3, batch_size=16, lr=0.1, schedule="cosine")
-    assert h.lr[0] < 0.1 and h.lr[-1] < 0.01
+    # one step per epoch, so history.lr holds the learning rate of every step
+    h = fit(toy_model(), toy_data(), epochs=8, batch_size=16, lr=0.1, schedule="cosine", warmup_steps=warmup,
+            max_steps_per_epoch=1)
+    assert h.lr == pytest.approx([_cosine(0.1, s, 8, warmup) for s in range(8)], rel=1e-9, abs=1e-12)
+    if warmup:
+        assert h.lr[:4] == pytest.approx([0.1 / 3, 0.2 / 3, 0.1, 0.1])
+    else:
+        assert h.lr[0] == pytest.approx(0.1) and h.lr[4] == pytest.approx(0.05)
+
+
+def test_amp_and_channels_last_reach_every_forward_pass(monkeypatch):
+    """On the CPU fit's bf16 autocast and channels-last are documented as no-ops (CUDA only): same numbers.
+    The amp flag must still reach every forward pass (training and evaluation), and on CUDA ask for bf16."""
+    import hypernet_lib.train as T
+    torch.manual_seed(0); plain = toy_model()
+    h_plain = fit(plain, toy_data(), epochs=2, batch_size=16, lr=1e-2, max_steps_per_epoch=2)
+    calls, real = [], T._autocast
+    monkeypatch.setattr(T, "_autocast", lambda device, amp: (calls.append((device.type, amp)), real(device, amp))[1])
+    torch.manual_seed(0); m = toy_model()
+    h = fit(m, toy_data(), epochs=2, batch_size=16, lr=1e-2, max_steps_per_epoch=2, amp=True, channels_last=True)
+    assert calls == [("cpu", True)] * (2 * (2 + 1) + 1)     # 2 epochs x (2 steps + 1 val batch) + 1 test batch
+    assert same_weights(plain, m) and h.val_loss == h_plain.val_loss and h.test_acc == h_plain.test_acc
+    asked = []
+    monkeypatch.setattr(torch, "autocast", lambda **kw: asked.append(kw))
+    real(torch.device("cuda"), True); real(torch.device("cpu"), True); real(torch.device("cuda"), False)
+    assert asked == [dict(device_type="cuda", dtype=torch.bfloat16, enabled=True),
+                     dict(device_type="cpu", dtype=torch.bfloat16, enabled=False),
+                     dict(device_type="cuda", dtype=torch.bfloat16, enabled=False)]
 
 
 def test_bad_arguments():
