@@ -409,8 +409,8 @@ def _resume_setup():
     shuffled = "".join(sorted(text[:100], key=lambda ch, r=iter(torch.randperm(100, generator=torch.Generator()
                                                                               .manual_seed(0)).tolist()): next(r)))
     data = hl.make_char_data(text[:1200], shuffled, text[1300:])
-    kw = dict(batch_size=4, seq_length=10, lr=1e-2, epochs=3, max_steps=70, eval_every=10, lr_decay=0.5,
-              patience=1, seed=3, progress=False)
+    kw = dict(batch_size=4, seq_length=10, lr=1e-2, epochs=3, max_steps=70, eval_every=5, lr_decay=0.5,
+              patience=2, seed=3, progress=False)
 
     def model(seed):
         torch.manual_seed(seed)
@@ -420,22 +420,35 @@ def _resume_setup():
 
 
 def test_interrupted_training_resumes_to_identical_weights_and_curve(tmp_path):
+    """Interrupted twice: at step 20, before the best validation step (so the final, best weights come from
+    resumed training), and at step 35, with the patience counter at 1 (so the lr decays on time only if
+    the counter was restored)."""
     data, kw, model = _resume_setup()
     ref = model(0)
     h_ref = hl.train_char_lm(ref, data, **kw)
     assert (1200 // 4 - 1) // 10 < 70          # more than one epoch: the carried state is reset on the way
+    assert h_ref.best_step == 30, h_ref.val_bpc                  # the premises of the two interruptions
+    assert h_ref.val_bpc[6] > h_ref.best_val_bpc and h_ref.lr[8] < kw["lr"] == h_ref.lr[7]   # 35, 40 bad: decay
 
     ck = str(tmp_path / "run.train_state")
 
-    def stop_at_step_30(hist):
-        if hist.step[-1] == 30:
-            raise _Interrupt
+    def stop_at(k):
+        def cb(hist):
+            if hist.step[-1] == k:
+                raise _Interrupt
+        return cb
 
     m = model(0)
     with pytest.raises(_Interrupt):
-        hl.train_char_lm(m, data, checkpoint=ck, on_eval=stop_at_step_30, **kw)
+        hl.train_char_lm(m, data, checkpoint=ck, on_eval=stop_at(20), **kw)
     saved = torch.load(ck, weights_only=True)
-    assert saved["step"] == 30 and saved["history"]["step"] == [10, 20, 30]
+    assert saved["step"] == 20 and saved["history"]["step"] == [5, 10, 15, 20]
+    m = model(77)
+    torch.manual_seed(5)
+    with pytest.raises(_Interrupt):
+        hl.train_char_lm(m, data, checkpoint=ck, on_eval=stop_at(35), **kw)
+    saved = torch.load(ck, weights_only=True)
+    assert saved["step"] == 35 and saved["bad_evals"] == 1
     resumed = model(123)                       # a fresh process would start from other weights and RNG state
     torch.manual_seed(999)
     h = hl.train_char_lm(resumed, data, checkpoint=ck, **kw)
