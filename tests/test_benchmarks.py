@@ -41,8 +41,24 @@ def test_bench_hyperlstm_rejects_bad_arguments(capsys):
     assert e.value.code == 2 and "--batch must be a positive integer" in capsys.readouterr().err
 
 
-def test_bench_static_returns_the_ratio(capsys):
-    ratio = _load("bench_static").main(["--batch", "4", "--steps", "1"])
+def test_bench_static_returns_the_ratio(capsys, monkeypatch):
+    mod = _load("bench_static")
+    ran = []
+
+    def fake_timer(fns, repeats, warmup, device):       # runs every step once, reports fixed medians
+        for name, fn in fns.items():
+            fn()
+            ran.append(name)
+        return {"conventional": 0.002, "hypernetwork": 0.003, "generation": 0.0001}
+
+    monkeypatch.setattr(mod, "time_interleaved", fake_timer)
+    ratio = mod.main(["--batch", "4", "--steps", "1"])
+    out = capsys.readouterr().out
+    assert sorted(ran) == ["conventional", "generation", "hypernetwork"]
+    assert ratio == pytest.approx(1.5)                   # hypernetwork / conventional, not the other way
+    assert "conventional      2.00 ms/step" in out and "hypernetwork      3.00 ms/step" in out
+    assert "kernel generation alone: 0.100 ms" in out and "ratio hypernetwork / conventional: 1.500" in out
+    ratio = _load("bench_static").main(["--batch", "4", "--steps", "1"])   # and the real timer runs end to end
     assert ratio > 0 and "ratio hypernetwork / conventional" in capsys.readouterr().out
 
 
