@@ -219,3 +219,33 @@ def test_without_a_validation_split_the_last_weights_are_kept():
     assert h.best_epoch == 2
     with pytest.raises(ValueError, match="needs a validation split"):
         fit(toy_model(), d, epochs=3, batch_size=16, lr=1e-2, patience=1)
+
+
+def test_bf16_autocast_path_on_the_cpu(monkeypatch):
+    """fit's amp path, run for real with CPU bf16 autocast switched on: every forward pass (training,
+    validation, test) runs under bf16 autocast, only with amp=True, and the numbers stay close to fp32."""
+    import hypernet_lib.train as T
+    monkeypatch.setattr(T, "_autocast", lambda device, amp: torch.autocast("cpu", dtype=torch.bfloat16,
+                                                                        enabled=bool(amp)))
+
+    class Recorder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net, self.seen = toy_model(), []
+
+        def forward(self, x):
+            out = self.net(x)
+            self.seen.append((self.training, out.dtype))
+            return out
+
+    runs = {}
+    for amp in (False, True):
+        torch.manual_seed(0); m = Recorder()
+        runs[amp] = (m, fit(m, toy_data(), epochs=2, batch_size=16, lr=1e-2, max_steps_per_epoch=3, amp=amp))
+    want = torch.bfloat16
+    assert runs[True][0].seen == [(True, want)] * 3 + [(False, want)] + [(True, want)] * 3 + [(False, want)] * 2
+    assert {d for _, d in runs[False][0].seen} == {torch.float32}
+    h32, h16 = runs[False][1], runs[True][1]
+    assert h16.train_loss == pytest.approx(h32.train_loss, rel=3e-2)
+    assert h16.val_loss == pytest.approx(h32.val_loss, rel=3e-2)
+    assert all(isinstance(v, float) for v in h16.train_loss + h16.val_loss + [h16.test_loss])
