@@ -19,7 +19,7 @@ def test_unknown_scale_is_a_clear_error(monkeypatch):
 
 
 def test_by_scale():
-    assert utils.by_scale("full", smoke=1, cpu=2, full=3) == 3
+    assert [utils.by_scale(s, smoke=1, cpu=2, full=3) for s in ("smoke", "cpu", "full")] == [1, 2, 3]
     with pytest.raises(ValueError, match="unknown scale"):
         utils.by_scale("gpu", smoke=1, cpu=2, full=3)
 
