@@ -249,3 +249,23 @@ def test_bf16_autocast_path_on_the_cpu(monkeypatch):
     assert h16.train_loss == pytest.approx(h32.train_loss, rel=3e-2)
     assert h16.val_loss == pytest.approx(h32.val_loss, rel=3e-2)
     assert all(isinstance(v, float) for v in h16.train_loss + h16.val_loss + [h16.test_loss])
+
+
+def test_evaluate_averages_over_examples_not_batches():
+    """5 examples in batches of 2 (the last one short): the mean over examples, computed in one go,
+    in eval mode (dropout off), and the model's training mode is given back."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Dropout(0.9))
+    x = torch.randn(5, 1, 2, 2, generator=torch.Generator().manual_seed(1)) * 3
+    y = torch.tensor([0, 1, 2, 1, 0])
+    with torch.no_grad():
+        logits = model[1](x.flatten(1))
+    want_loss = torch.nn.functional.cross_entropy(logits, y).item()
+    want_acc = (logits.argmax(1) == y).sum().item() / 5
+    model.train()
+    got = evaluate(model, x, y, batch_size=2)
+    assert got["loss"] == pytest.approx(want_loss, rel=1e-6) and got["acc"] == want_acc
+    assert 0 < want_acc < 1 and model.training
+    model.eval()
+    evaluate(model, x, y, batch_size=2)
+    assert not model.training
