@@ -152,6 +152,11 @@ def _frame_png(frame, dpi: int) -> bytes:
     return png
 
 
+def _alt(title: Optional[str], label, i: int) -> str:
+    """Alt text of one slider frame: what the figure shows and where on the slider it is."""
+    return f"{title or 'figure'}, frame {i + 1}: {label}"
+
+
 def static_slider(frames: Sequence, labels: Sequence[str], title: Optional[str] = None, dpi: int = 80,
                   start: int = 0):
     """A kernel-free slider over precomputed frames, for the static HTML book.
@@ -168,7 +173,8 @@ def static_slider(frames: Sequence, labels: Sequence[str], title: Optional[str] 
     uid = "hn" + uuid.uuid4().hex[:10]
     start = max(0, min(start, len(uris) - 1))
     imgs = "".join(
-        f'<img src="{u}" data-i="{i}" alt="frame {i}" style="display:{"block" if i == start else "none"};max-width:100%">'
+        f'<img src="{u}" data-i="{i}" alt="{html.escape(_alt(title, labels[i], i), quote=True)}" '
+        f'style="display:{"block" if i == start else "none"};max-width:100%">'
         for i, u in enumerate(uris))
     label_json = "[" + ",".join('"' + html.escape(str(l)).replace('"', "&quot;") + '"' for l in labels) + "]"
     title_html = f"<div style='font-weight:600'>{html.escape(title)}</div>" if title else ""
