@@ -32,3 +32,17 @@ def mnist_fixture(data_root):
     for name, arr in arrays.items():
         write_idx(raw / name, arr)
     return data_root, arrays
+
+
+@pytest.fixture
+def read_only_dir(tmp_path, monkeypatch):
+    """A folder nobody may write in, also for root: mode 0500, and os.access (which the library's
+    path checks ask) answers for it as it would for an ordinary user."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if str(p).startswith(str(ro))
+                        else real_access(p, mode, *a, **k))
+    yield ro
+    ro.chmod(0o700)
