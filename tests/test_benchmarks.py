@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -81,3 +82,30 @@ def test_bench_conditional_prints_speedups(monkeypatch, capsys):
     _load("bench_conditional").main()
     out = capsys.readouterr().out
     assert "x vs loop" in out and "forward+backward" in out
+
+
+def test_bench_open_chapters_times_a_copy_and_names_the_checkpoint(tmp_path, capsys):
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os\nprint('scale', os.environ['HYPERNET_SCALE'])\n"
+        "print('loaded the shipped checkpoint toy.pt (sha256 0123…)')")])
+    path = tmp_path / "toy.ipynb"
+    nbformat.write(nb, path)
+    before = path.read_bytes()
+    results = _load("bench_open_chapters").main([str(path), "--scale", "smoke", "--goal", "600"])
+    out = capsys.readouterr().out
+    assert set(results) == {"baseline", "toy"} and all(v > 0 for v in results.values())
+    assert "baseline: kernel start + imports" in out
+    assert re.search(r"\ntoy +[\d.]+ s +[\d.]+x baseline  within the 600 s goal  \(loaded toy\.pt\)", out)
+    assert path.read_bytes() == before                   # the notebook itself is not executed in place
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--scale", "huge"], "--scale must be one of smoke, cpu, full"),
+    (["--goal", "0"], "--goal and --timeout must be positive"),
+    (["no/such.ipynb"], "no such notebook: no/such.ipynb"),
+])
+def test_bench_open_chapters_rejects_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        _load("bench_open_chapters").main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
