@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .utils import check_positive_ints
+from .utils import check_int, check_positive_ints, check_shape
 
 __all__ = [
     "HyperConvGenerator",
@@ -107,10 +107,14 @@ class HyperConvGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """z: (..., N_z) -> kernels (..., N_out, N_in, f, f)."""
+        if not isinstance(z, torch.Tensor) or z.dim() == 0:
+            check_shape("z", z, ("...", self.n_z), fix=f"pass a float tensor of shape (..., {self.n_z})")
         if z.shape[-1] != self.n_z:
             raise ValueError(
                 f"z has last dimension {z.shape[-1]}, but this generator was built with N_z={self.n_z}; "
                 f"pass z of shape (..., {self.n_z})")
+        if not z.is_floating_point():
+            raise ValueError(f"z must be a floating-point tensor, got dtype {z.dtype}; pass z.float()")
         # Eq. 2, first line, for all slices i at once: a_i = W_i z + B_i  -> (..., N_in, d)
         a = torch.einsum("idz,...z->...id", self.w_in, z) + self.b_in
         # Eq. 2, second line: K_i = <W_out, a_i> + B_out              -> (..., N_in, N_out·f·f)
@@ -150,7 +154,8 @@ def kernel_from_tiles(tiles: torch.Tensor) -> torch.Tensor:
     tiles: (R, C, n_out, n_in, f, f) -- R tiles along output channels, C along input.
     returns: (R·n_out, C·n_in, f, f).  One reshape, no loop.
     """
-    if tiles.dim() != 6:
+    if not isinstance(tiles, torch.Tensor) or tiles.dim() != 6:
+        check_shape("tiles", tiles, ("R", "C", "n_out", "n_in", "f", "f"))
         raise ValueError(f"tiles must have shape (R, C, n_out, n_in, f, f), got {tuple(tiles.shape)}")
     r, c, o, i, kh, kw = tiles.shape
     return tiles.permute(0, 2, 1, 3, 4, 5).reshape(r * o, c * i, kh, kw)
@@ -167,9 +172,17 @@ class TiledConvEmbeddings(nn.Module):
                  std: float = 1.0):
         super().__init__()
         self.grid = tile_grid(out_channels, in_channels, n_out, n_in)
+        check_positive_ints(n_z=n_z)
+        self.n_out, self.n_in = n_out, n_in
         self.z = nn.Parameter(torch.randn(*self.grid, n_z) * std)
 
     def forward(self, generator: HyperConvGenerator) -> torch.Tensor:
+        if not isinstance(generator, HyperConvGenerator):
+            raise ValueError(f"generator must be a HyperConvGenerator, got {type(generator).__name__}")
+        if (generator.n_out, generator.n_in) != (self.n_out, self.n_in):
+            raise ValueError(f"generator makes {generator.n_in}→{generator.n_out} basic kernels, but these embeddings "
+                             f"tile the kernel with {self.n_in}→{self.n_out} ones; pass a generator built with "
+                             f"n_in={self.n_in}, n_out={self.n_out}")
         return kernel_from_tiles(generator(self.z))
 
 
@@ -184,6 +197,13 @@ class StaticHyperConv2d(nn.Module):
     def __init__(self, generator: HyperConvGenerator, padding: int | str = "same",
                  z_std: float = 1.0, bias: bool = True):
         super().__init__()
+        if not isinstance(generator, HyperConvGenerator):
+            raise ValueError(f"generator must be a HyperConvGenerator, got {type(generator).__name__}")
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"padding must be 'same', 'valid' or a number of pixels, got {padding!r}")
+        else:
+            check_int(padding=padding, lo=0)
         self.generator = generator
         self.padding = padding
         self.z = nn.Parameter(torch.randn(generator.n_z) * z_std)
@@ -194,6 +214,12 @@ class StaticHyperConv2d(nn.Module):
         return self.generator(self.z if z is None else z)
 
     def forward(self, x: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x (B, N_in, H, W) or (N_in, H, W); ``z`` (N_z,) instead of the learned one, if given."""
+        g = self.generator
+        if not isinstance(x, torch.Tensor) or x.dim() not in (3, 4) or x.shape[-3] != g.n_in:
+            check_shape("x", x, ("B", g.n_in, "H", "W"), fix=f"this layer's kernel has {g.n_in} input channels")
+        if z is not None and (not isinstance(z, torch.Tensor) or z.dim() != 1):
+            check_shape("z", z, (g.n_z,), fix="one embedding per call; for a batch of kernels use kernel(z)")
         return F.conv2d(x, self.kernel(z), self.bias, padding=self.padding)
 
 
@@ -207,6 +233,7 @@ class MNISTConvNet(nn.Module):
     def __init__(self, f: int = 7, channels: int = 16):
         super().__init__()
         check_positive_ints(f=f, channels=channels)
+        self.kernel_shape = (channels, channels, f, f)            # conv2's kernel
         self.conv1 = nn.Conv2d(1, channels, f, padding="same")
         self.conv2 = nn.Conv2d(channels, channels, f, padding="same")
         self.fc = nn.Linear(channels * 7 * 7, 10)
@@ -218,6 +245,10 @@ class MNISTConvNet(nn.Module):
         if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
             raise ValueError(f"expected images of shape (B, 1, 28, 28), got {tuple(x.shape)}")
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)                       # (B, 16, 14, 14)
+        if conv2_kernel is not None and (not isinstance(conv2_kernel, torch.Tensor)
+                                         or conv2_kernel.shape != self.kernel_shape):
+            check_shape("conv2_kernel", conv2_kernel, self.kernel_shape,
+                        fix="pass one kernel (N_out, N_in, f, f) of this net's conv2")
         w = self.conv2_kernel() if conv2_kernel is None else conv2_kernel
         x = F.conv2d(x, w, self.conv2.bias, padding="same")
         return F.max_pool2d(F.relu(x), 2).flatten(1)                      # (B, 784)
@@ -270,7 +301,10 @@ def mnist_net(kind: str, **kwargs) -> MNISTConvNet:
 # Exploring z: interpolation, accuracy along a path, live sliders
 # ---------------------------------------------------------------------------------------------
 def interpolate_z(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
-    """``steps`` embeddings on the straight line from z0 to z1: (steps, N_z)."""
+    """``steps`` embeddings on the straight line from z0 to z1 (both included): (steps, N_z)."""
+    check_shape("z0", z0, ("N_z",), floating=True)
+    check_shape("z1", z1, ("N_z",), floating=True)
+    check_int(steps=steps, lo=2)
     if z0.shape != z1.shape:
         raise ValueError(f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}")
     t = torch.linspace(0, 1, steps, device=z0.device, dtype=z0.dtype)[:, None]
@@ -284,6 +318,18 @@ def accuracy_along(model: MNISTHyperNet, zs: torch.Tensor, x: torch.Tensor, y: t
 
     zs: (S, N_z) -> accuracies (S,).  All S kernels are generated in one batched call.
     """
+    if not isinstance(model, MNISTHyperNet):
+        raise ValueError(f"model must be an MNISTHyperNet (its conv2 kernel is generated from z), "
+                         f"got {type(model).__name__}")
+    check_shape("zs", zs, ("S", model.generator.n_z), floating=True,
+                fix="stack the embeddings, e.g. interpolate_z(z0, z1, steps)")
+    check_shape("x", x, ("N", 1, 28, 28))
+    check_shape("y", y, ("N",), floating=False)
+    if len(x) != len(y):
+        raise ValueError(f"x holds {len(x)} images but y {len(y)} labels; pass one label per image")
+    if len(y) == 0:
+        raise ValueError("x and y are empty; accuracy needs at least one image")
+    check_int(batch_size=batch_size, lo=1)
     was_training = model.training
     model.eval()
     kernels = model.generator(zs)                                    # (S, N_out, N_in, f, f)

@@ -19,7 +19,7 @@ import torch
 __all__ = ["SCALES", "get_scale", "by_scale", "get_device", "device_name", "seed_everything", "run_banner",
            "count_params", "checkpoint_bytes", "check_positive_ints", "machine_line", "atomic_save",
            "time_interleaved", "check_int", "check_float", "check_choice", "check_output_path",
-           "check_finite", "TrainingDiverged", "tensor_sha256"]
+           "check_finite", "TrainingDiverged", "tensor_sha256", "check_shape"]
 
 #: The three scales a notebook can run at (env var ``HYPERNET_SCALE``).
 #: smoke: seconds per notebook, for CI; cpu: minutes on a laptop, real data; full: the paper's scale.
@@ -255,6 +255,40 @@ def check_output_path(path, what: str = "path") -> Path:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ValueError(f"{shown}: the folder {str(probe)!r} is not writable")
     return p
+
+
+def _shape_text(shape) -> str:
+    parts = ["*" if s is None else str(s) for s in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def check_shape(name: str, value, shape, *, floating: Optional[bool] = None, fix: str = "") -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is a tensor of ``shape``.
+
+    ``shape``: a tuple whose entries are ints (that size) or strings / None (any size; a string is how
+    the message shows that dimension, e.g. ``("T", "B", 5)``); a first entry ``"..."`` allows any number
+    of leading dimensions.  ``floating=True`` also requires a floating-point dtype, ``False`` an integer
+    one.  ``fix`` (what to do instead) ends the message.  Reads shape and dtype only: no device sync.
+    """
+    lead = bool(shape) and shape[0] == "..."
+    tail = tuple(shape[1:]) if lead else tuple(shape)
+    end = f"; {fix}" if fix else ""
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name} must be a tensor of shape {_shape_text(shape)}, got {type(value).__name__}{end}")
+    dims = value.shape
+    ok = len(dims) >= len(tail) if lead else len(dims) == len(tail)
+    if ok:
+        off = len(dims) - len(tail)
+        ok = all(not isinstance(s, int) or dims[off + k] == s for k, s in enumerate(tail))
+    if not ok:
+        raise ValueError(f"{name} must have shape {_shape_text(shape)}, got {tuple(dims)}{end}")
+    if floating is not None:
+        is_float = value.is_floating_point()
+        is_int = not is_float and not value.is_complex() and value.dtype != torch.bool
+        if floating and not is_float:
+            raise ValueError(f"{name} must be a floating-point tensor, got dtype {value.dtype}{end}")
+        if floating is False and not is_int:
+            raise ValueError(f"{name} must hold integers, got dtype {value.dtype}{end}")
 
 
 # ---------------------------------------------------------------------------------------------
