@@ -403,6 +403,15 @@ def build_cifar_net(variant: str, num_classes: int = 100, width: float = 1.0, in
 
 
 # ------------------------------------------------------------------------------- Wide ResNets (§4.2)
+def wrn_blocks_per_group(depth: int, width: int = 1) -> int:
+    """n, the blocks in each of the three groups of a WRN-depth-width (depth = 6n + 4, n >= 1).
+    A depth or width that names no WRN raises a ValueError naming it."""
+    check_int(depth=depth, width=width, lo=1)
+    if (depth - 4) % 6 or depth < 10:
+        raise ValueError(f"WRN depth must be 6n+4 with n >= 1 (e.g. 10, 16, 28, 40), got {depth}")
+    return (depth - 4) // 6
+
+
 class _TiledKernels(nn.Module):
     """All the generated conv kernels of a hyper WRN: per-chunk embeddings (n_chunks, N_z) and one
     shared generator; ``forward()`` makes every kernel from one batched generator call."""

@@ -45,8 +45,9 @@ import torch
 import torch.nn as nn
 
 from . import paper
+from .cifar import wrn_blocks_per_group
 from .static import HyperConvGenerator, MNISTHyperNet, TiledConvEmbeddings, tile_grid
-from .utils import check_positive_ints, checkpoint_bytes, count_params
+from .utils import check_float, check_int, check_positive_ints, checkpoint_bytes, count_params
 
 __all__ = [
     # (a) ordinary layers
@@ -127,8 +128,7 @@ def ha_generator_params(n_z: int, n_in: int, n_out: int, f: int, d: Optional[int
     """
     d = n_z if d is None else d
     check_positive_ints(n_z=n_z, n_in=n_in, n_out=n_out, f=f, d=d)
-    if n_layers < 0:
-        raise ValueError(f"n_layers must be >= 0, got {n_layers}")
+    check_int(n_layers=n_layers, lo=0)
     return (n_z * n_layers                 # z^1..z^D
             + d * (n_z + 1) * n_in         # W_i ∈ R^{d×N_z}, B_i ∈ R^d, for i = 1..N_in
             + f * n_out * f * (d + 1))     # W_out ∈ R^{f×N_out·f×d}, B_out ∈ R^{f×N_out·f}
@@ -150,8 +150,21 @@ def tiled_params(kernel_shapes: Iterable[tuple[int, int]], n_z: int, f: int = 3,
 
     kernel_shapes: (out_channels, in_channels) of every generated kernel.
     """
+    kernel_shapes = _kernel_pairs(kernel_shapes)
     tiles = sum(num_tiles(o, i, n_out, n_in) for o, i in kernel_shapes)
     return ha_generator_params(n_z, n_in, n_out, f, d, n_layers=tiles)
+
+
+def _kernel_pairs(kernel_shapes) -> list:
+    """``kernel_shapes`` as a list of (out_channels, in_channels) pairs, or a ValueError naming the bad entry."""
+    fix = "pass a list of (out_channels, in_channels) pairs, e.g. [(32, 16), (32, 32)]"
+    if isinstance(kernel_shapes, (str, bytes)) or not hasattr(kernel_shapes, "__iter__"):
+        raise ValueError(f"kernel_shapes must be a list of pairs, got {type(kernel_shapes).__name__}; {fix}")
+    pairs = list(kernel_shapes)
+    for k, pair in enumerate(pairs):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"kernel_shapes[{k}] must be an (out_channels, in_channels) pair, got {pair!r}; {fix}")
+    return pairs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,7 +179,7 @@ def lstm_params(n_x: int, n_h: int, n_biases: int = 1, layer_norm: bool = False)
     ``layer_norm`` adds a gain and bias per gate (4·2·N_h) and for the cell state (2·N_h).
     """
     check_positive_ints(n_x=n_x, n_h=n_h)
-    if n_biases not in (0, 1, 2):
+    if isinstance(n_biases, bool) or not isinstance(n_biases, (int, np.integer)) or n_biases not in (0, 1, 2):
         raise ValueError(f"n_biases must be 0, 1 or 2, got {n_biases!r}")
     n = 4 * (n_h * n_x + n_h * n_h + n_biases * n_h)
     if layer_norm:
@@ -200,6 +213,8 @@ def char_lm_params(vocab: int, cell_params: int, n_h: int, embedding: Optional[i
     The paper feeds characters one-hot (``embedding=None``): no embedding table.
     """
     check_positive_ints(vocab=vocab, n_h=n_h)
+    check_int(cell_params=cell_params, lo=0)
+    check_int(embedding=embedding, lo=0, optional=True)
     emb = 0 if embedding is None else vocab * embedding
     return emb + cell_params + linear_params(n_h, vocab)
 
@@ -247,6 +262,7 @@ def cifar100_net_params(variant: str = "standard", n_z: Optional[int] = None, d:
     """
     if variant not in CIFAR100_VARIANTS:
         raise ValueError(f"unknown CIFAR-100 net variant {variant!r}; choose one of {', '.join(CIFAR100_VARIANTS)}")
+    check_int(n_z=n_z, d=d, lo=1, optional=True)
     layers = ([("conv", o, i, o * i * 9) for i, o in CIFAR100_CONVS]
               + [("fc", o, i, o * i) for i, o in CIFAR100_FCS])
     biases = sum(o for _, o in CIFAR100_CONVS) + sum(o for _, o in CIFAR100_FCS)
@@ -265,9 +281,7 @@ def cifar100_net_params(variant: str = "standard", n_z: Optional[int] = None, d:
 
 def wrn_kernel_shapes(depth: int = 40, width: int = 1) -> list[tuple[int, int]]:
     """(out, in) of the 3×3 kernels in groups conv2-conv4 of a WRN-depth-width (in order)."""
-    if (depth - 4) % 6 or depth < 10:
-        raise ValueError(f"WRN depth must be 6n+4 (e.g. 16, 28, 40), got {depth}")
-    n = (depth - 4) // 6
+    n = wrn_blocks_per_group(depth, width)
     widths = [16, 16 * width, 32 * width, 64 * width]
     shapes = []
     for g in range(3):
@@ -287,7 +301,13 @@ def wrn_params(depth: int = 40, width: int = 1, num_classes: int = 10, hyper: bo
     are tiled from ``chunk``×``chunk`` kernels of one Eq. 2 generator; the rest stays ordinary.
     """
     shapes = wrn_kernel_shapes(depth, width)
+    check_int(num_classes=num_classes, f=f, lo=1)
     widths = [16, 16 * width, 32 * width, 64 * width]
+    if hyper:
+        check_int(chunk=chunk, lo=1)
+        if any(c % chunk for c in widths):
+            raise ValueError(f"chunk={chunk} does not divide the channel counts of WRN-{depth}-{width} "
+                             f"({', '.join(map(str, widths))}); choose a chunk that divides 16, e.g. 16")
     n = (depth - 4) // 6
     other = conv2d_params(3, 16, f, bias=False) + linear_params(widths[3], num_classes)
     other += batchnorm_params(widths[3])                                   # final BN
@@ -334,7 +354,8 @@ def scheme_params(scheme: str, n_in: int, n_out: int, f: int = 3, n_z: int = 4,
     ``chunk`` is the tile size of ``"tiled"`` (N_in and N_out must be multiples of it).
     """
     _check_scheme(scheme)
-    check_positive_ints(n_in=n_in, n_out=n_out, f=f, n_z=n_z, n_layers=n_layers)
+    check_positive_ints(n_in=n_in, n_out=n_out, f=f, n_z=n_z, n_layers=n_layers, chunk=chunk)
+    check_int(d=d, lo=1, optional=True)
     if scheme == "ordinary":
         return n_layers * n_out * n_in * f * f
     if scheme == "linear_head":
@@ -361,6 +382,7 @@ def break_even_width(scheme: str, f: int = 3, n_z: int = 4, d: Optional[int] = N
     For ``"tiled"`` only multiples of ``chunk`` are tried.
     """
     _check_scheme(scheme)
+    check_positive_ints(chunk=chunk, max_width=max_width)
     step = chunk if scheme == "tiled" else 1
     for c in range(step, max_width + 1, step):
         if scheme_params(scheme, c, c, f, n_z, d, n_layers, chunk) <= c * c * f * f * n_layers:
@@ -375,6 +397,7 @@ def ha_break_even_width_closed_form(f: int, n_z: int, n_layers: int = 1, shared:
     shared:     N_z·D + C·(N_z+1)(N_z+f²) = D·f²C²        ->  D f²C² - (N_z+1)(N_z+f²)C - N_z·D = 0
     (using d(N_z+1)C + f²C(d+1) = C(N_z+1)(N_z+f²) when d = N_z).
     """
+    check_positive_ints(f=f, n_z=n_z, n_layers=n_layers)
     a = f * f * (n_layers if shared else 1)
     b = (n_z + 1) * (n_z + f * f)
     c = n_z * (n_layers if shared else 1)
@@ -386,6 +409,7 @@ def break_even_nz(scheme: str, n_in: int, n_out: int, f: int = 3, n_layers: int 
     """Largest N_z (with d = N_z) at which ``scheme`` is still no larger than ordinary weights;
     None if even N_z = 1 is larger."""
     _check_scheme(scheme)
+    check_positive_ints(max_nz=max_nz)
     ordinary = n_layers * n_out * n_in * f * f
     best = None
     for nz in range(1, max_nz + 1):
@@ -405,6 +429,22 @@ def sweep(var: str, values: Sequence[int], schemes: Sequence[str] = SCHEMES, **f
     """
     if var not in ("n_z", "width"):
         raise ValueError(f"sweep over 'n_z' or 'width', not {var!r}")
+    if isinstance(schemes, str):
+        raise ValueError(f"schemes must be a sequence of scheme names, got the str {schemes!r}; "
+                         f"write schemes=({schemes!r},)")
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"values must be a sequence of {var} values, got {type(values).__name__}; "
+                         "e.g. range(1, 65)")
+    values = list(values)
+    check_positive_ints(**{f"values[{k}]": v for k, v in enumerate(values)})
+    unknown = sorted(set(fixed) - {"f", "n_z", "d", "n_layers", "chunk", "width"})
+    if unknown:
+        raise ValueError(f"sweep got unknown argument(s) {', '.join(unknown)}; "
+                         "the fixed ones are f, n_z, d, n_layers, chunk and width")
+    if var in fixed:
+        raise ValueError(f"{var}={fixed[var]!r} is fixed but {var} is the variable swept; drop {var}={fixed[var]!r}")
+    check_positive_ints(**{k: v for k, v in fixed.items() if k != "d"})
+    check_int(d=fixed.get("d"), lo=1, optional=True)
     out = {}
     for s in schemes:
         _check_scheme(s)
@@ -510,7 +550,8 @@ class SchemeStack(nn.Module):
                  d: Optional[int] = None, n_layers: int = 1, chunk: int = 16):
         super().__init__()
         _check_scheme(scheme)
-        check_positive_ints(n_in=n_in, n_out=n_out, f=f, n_z=n_z, n_layers=n_layers)
+        check_positive_ints(n_in=n_in, n_out=n_out, f=f, n_z=n_z, n_layers=n_layers, chunk=chunk)
+        check_int(d=d, lo=1, optional=True)
         self.scheme, self.shape, self.n_layers = scheme, (n_out, n_in, f, f), n_layers
         if scheme == "ordinary":
             self.weight = nn.Parameter(torch.randn(n_layers, n_out, n_in, f, f) * math.sqrt(2 / (n_in * f * f)))
@@ -640,8 +681,14 @@ def count_published(key: str) -> int:
 
 def published_table(keys: Optional[Iterable[str]] = None, counts: Optional[dict] = None) -> list[dict]:
     """Rows: key, what, module count, closed-form count, published, difference (module - published)."""
+    if isinstance(keys, str):
+        raise ValueError(f"keys must be a list of configuration names, got the str {keys!r}; write keys=[{keys!r}]")
+    keys = list(keys or PUBLISHED)
+    for k in keys:
+        if k not in PUBLISHED:
+            raise ValueError(f"unknown published configuration {k!r} in keys; choose from {', '.join(PUBLISHED)}")
     rows = []
-    for k in (keys or PUBLISHED):
+    for k in keys:
         p = PUBLISHED[k]
         n = counts[k] if counts and k in counts else count_published(k)
         rows.append({"key": k, "what": p.what, "count": n, "formula": p.formula(),
@@ -655,6 +702,7 @@ def published_table(keys: Optional[Iterable[str]] = None, counts: Optional[dict]
 # ---------------------------------------------------------------------------------------------
 
 def format_bytes(n: float) -> str:
+    check_float(n=n)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(n) < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -679,6 +727,8 @@ def generation_memory(module: nn.Module, fn: Optional[Callable[[nn.Module], obje
     - ``total_bytes``: the sum, a lower bound on the peak while training;
     - on CUDA also ``cuda_peak_bytes`` (``torch.cuda.max_memory_allocated`` during the call).
     """
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"module must be an nn.Module, got {type(module).__name__}")
     fn = fn or (lambda m: m())
     params = {_storage_key(p): p.untyped_storage().nbytes() for p in module.parameters()}
     saved: dict = {}
@@ -719,6 +769,8 @@ def memory_disk_table(modules: dict[str, nn.Module],
                       fns: Optional[dict[str, Callable[[nn.Module], object]]] = None) -> list[dict]:
     """For each named module: parameters, bytes of parameters, memory while generating
     (see :func:`generation_memory`) and checkpoint size on disk (measured)."""
+    if not isinstance(modules, dict):
+        raise ValueError(f"modules must be a dict {{name: module}}, got {type(modules).__name__}")
     rows = []
     for name, m in modules.items():
         mem = generation_memory(m, (fns or {}).get(name))
@@ -747,6 +799,8 @@ def _html_table(header: Sequence[str], rows: Iterable[Sequence], caption: Option
 
 def format_published(p: Published, n: Optional[float] = None) -> str:
     """A count written the way the paper prints it (``0.564 M``) or in full (``85,160,676``)."""
+    if not isinstance(p, Published):
+        raise ValueError(f"p must be a Published entry (e.g. PUBLISHED['wrn40_1_params']), got {type(p).__name__}")
     n = p.published * p.unit if n is None else n
     if p.unit == 1:
         return f"{int(round(n)):,}"
@@ -755,6 +809,11 @@ def format_published(p: Published, n: Optional[float] = None) -> str:
 
 def published_table_html(rows: list[dict]) -> str:
     """The rows of :func:`published_table` as HTML."""
+    _check_rows(rows, ("key", "what", "count", "diff", "rounds"), "published_table")
+    for k, r in enumerate(rows):
+        if r["key"] not in PUBLISHED:
+            raise ValueError(f"rows[{k}] has key {r['key']!r}, not a published configuration; "
+                             "pass the rows of published_table()")
     body = []
     for r in rows:
         p = PUBLISHED[r["key"]]
@@ -774,6 +833,14 @@ def linear_head_rows(n_z: int = 16) -> list[dict]:
     return rows
 
 
+def _check_rows(rows, keys: Sequence[str], made_by: str) -> None:
+    """A ValueError naming the first row that is not a dict with ``keys`` (the rows ``made_by`` returns)."""
+    for k, r in enumerate(rows):
+        missing = [key for key in keys if key not in r] if isinstance(r, dict) else list(keys)
+        if missing:
+            raise ValueError(f"rows[{k}] lacks {', '.join(missing)}; pass the rows of {made_by}()")
+
+
 def memory_disk_html(rows: list[dict]) -> str:
     """The rows of :func:`memory_disk_table` as HTML.
 
@@ -781,6 +848,8 @@ def memory_disk_html(rows: list[dict]) -> str:
     weights, what autograd keeps for the backward pass, the total of the three while generating,
     (on CUDA: the allocator's peak), the checkpoint's size on disk, and disk / fp32 parameter bytes.
     """
+    _check_rows(rows, ("name", "params", "param_bytes", "generated_bytes", "saved_bytes", "total_bytes",
+                       "disk_bytes"), "memory_disk_table")
     cuda = any("cuda_peak_bytes" in r for r in rows)
     body = [[r["name"], f"{r['params']:,}", format_bytes(r["param_bytes"]), format_bytes(r["generated_bytes"]),
              format_bytes(r["saved_bytes"]), format_bytes(r["total_bytes"])]
@@ -793,4 +862,6 @@ def memory_disk_html(rows: list[dict]) -> str:
 
 def solve_nz(target: int, count: Callable[[int], int], max_nz: int = 1024) -> int:
     """The N_z whose count is closest to ``target`` (counts grow with N_z)."""
+    check_float(target=target)
+    check_positive_ints(max_nz=max_nz)
     return min(range(1, max_nz + 1), key=lambda nz: abs(count(nz) - target))

@@ -7,13 +7,14 @@ raise the given exception with a message that names the argument (the regex).  R
 object (a model, a layer) also check that the refused call left it as it was: parameters, buffers and
 train/eval mode.  Tiny models, well under a second each.
 
-The table holds 24 hostile calls.
+The table holds 58 hostile calls.
 """
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
+from hypernet_lib import counting as C
 from hypernet_lib import static as st
 from hypernet_lib import utils
 
@@ -110,8 +111,71 @@ STATIC = [
          r"y must have shape \(N,\), got \(5, 10\)", obj=_mnist_hyper),
 ]
 
+# ----------------------------------------------------------------------------------- counting
+COUNTING = [
+    Case("ha_generator_params(n_layers=1.5, counted as 1.5 layers)",
+         lambda: C.ha_generator_params(4, 16, 16, 3, n_layers=1.5), "n_layers must be an integer, got 1.5"),
+    Case("ha_generator_params(n_layers='2')", lambda: C.ha_generator_params(4, 16, 16, 3, n_layers="2"),
+         "n_layers must be an integer, got '2'"),
+    Case("tiled_params(a shape that is not a pair)", lambda: C.tiled_params([(32, 16), (32,)], 4),
+         r"kernel_shapes\[1\] must be an \(out_channels, in_channels\) pair, got \(32,\)"),
+    Case("tiled_params(an int)", lambda: C.tiled_params(5, 4), "kernel_shapes must be a list of pairs, got int"),
+    Case("lstm_params(n_biases=1.0, a float count)", lambda: C.lstm_params(5, 5, n_biases=1.0),
+         "n_biases must be 0, 1 or 2, got 1.0"),
+    Case("char_lm_params(cell_params=-5)", lambda: C.char_lm_params(50, -5, 10),
+         "cell_params must be an integer >= 0, got -5"),
+    Case("char_lm_params(embedding=-1)", lambda: C.char_lm_params(50, 100, 10, embedding=-1),
+         "embedding must be an integer >= 0, got -1"),
+    Case("cifar100_net_params(n_z=2.5)", lambda: C.cifar100_net_params("standard", n_z=2.5),
+         "n_z must be an integer, got 2.5"),
+    Case("wrn_kernel_shapes(depth=40.0)", lambda: C.wrn_kernel_shapes(40.0), "depth must be an integer, got 40.0"),
+    Case("wrn_kernel_shapes(width=0, channels of 0)", lambda: C.wrn_kernel_shapes(40, 0),
+         "width must be a positive integer, got 0"),
+    Case("wrn_kernel_shapes(width=1.5)", lambda: C.wrn_kernel_shapes(40, 1.5), "width must be an integer, got 1.5"),
+    Case("wrn_params(num_classes=0, blamed on n_out)", lambda: C.wrn_params(40, 1, num_classes=0),
+         "num_classes must be a positive integer, got 0"),
+    Case("wrn_params(hyper, chunk=0, blamed on n_out)", lambda: C.wrn_params(40, 1, hyper=True, chunk=0),
+         "chunk must be a positive integer, got 0"),
+    Case("wrn_params(hyper, chunk=5)", lambda: C.wrn_params(40, 1, hyper=True, chunk=5),
+         r"chunk=5 does not divide the channel counts of WRN-40-1 \(16, 16, 32, 64\)"),
+    Case("scheme_params(tiled, chunk=0, blamed on n_out)", lambda: C.scheme_params("tiled", 16, 16, chunk=0),
+         "chunk must be a positive integer, got 0"),
+    Case("SchemeStack(tiled, chunk=0, blamed on n_in)", lambda: C.SchemeStack("tiled", 16, 16, chunk=0),
+         "chunk must be a positive integer, got 0"),
+    Case("break_even_width(tiled, chunk=0)", lambda: C.break_even_width("tiled", chunk=0),
+         "chunk must be a positive integer, got 0"),
+    Case("break_even_width(max_width=0, answers None)", lambda: C.break_even_width("ha", max_width=0),
+         "max_width must be a positive integer, got 0"),
+    Case("ha_break_even_width_closed_form(f=0)", lambda: C.ha_break_even_width_closed_form(0, 4),
+         "f must be a positive integer, got 0"),
+    Case("ha_break_even_width_closed_form(shared, n_layers=0)",
+         lambda: C.ha_break_even_width_closed_form(3, 4, 0, shared=True), "n_layers must be a positive integer, got 0"),
+    Case("break_even_nz(max_nz=0, answers None)", lambda: C.break_even_nz("ha", 16, 16, max_nz=0),
+         "max_nz must be a positive integer, got 0"),
+    Case("sweep(values=5)", lambda: C.sweep("n_z", 5), "values must be a sequence of n_z values, got int"),
+    Case("sweep(an unknown fixed argument)", lambda: C.sweep("n_z", [1, 2], depth=3),
+         "sweep got unknown argument.* depth; the fixed ones are f, n_z, d, n_layers, chunk and width"),
+    Case("sweep(n_z fixed and swept)", lambda: C.sweep("n_z", [1, 2], n_z=3),
+         "n_z=3 is fixed but n_z is the variable swept"),
+    Case("sweep(f=0, all NaN)", lambda: C.sweep("width", [16, 32], f=0), "f must be a positive integer, got 0"),
+    Case("sweep(schemes='ha', read letter by letter)", lambda: C.sweep("n_z", [1], schemes="ha"),
+         r"schemes must be a sequence of scheme names, got the str 'ha'; write schemes=\('ha',\)"),
+    Case("published_table(an unknown key)", lambda: C.published_table(["resnet50"]),
+         "unknown published configuration 'resnet50' in keys"),
+    Case("published_table(keys a str)", lambda: C.published_table("wrn40_1_params"),
+         "keys must be a list of configuration names, got the str 'wrn40_1_params'"),
+    Case("format_bytes(nan)", lambda: C.format_bytes(float("nan")), "n must be finite"),
+    Case("generation_memory(not a module)", lambda: C.generation_memory(3), "module must be an nn.Module, got int"),
+    Case("memory_disk_table(a list)", lambda: C.memory_disk_table([nn.Linear(2, 2)]),
+         r"modules must be a dict \{name: module\}, got list"),
+    Case("memory_disk_html(a row without counts)", lambda: C.memory_disk_html([{"name": "x"}]),
+         r"rows\[0\] lacks params, .*pass the rows of memory_disk_table\(\)"),
+    Case("solve_nz(max_nz=0)", lambda: C.solve_nz(100, lambda n: n, max_nz=0), "max_nz must be a positive integer"),
+    Case("format_published(a str)", lambda: C.format_published("wrn40_1_params"), "p must be a Published entry"),
+]
+
 # ---------------------------------------------------------------------------------------- table
-CASES = STATIC
+CASES = STATIC + COUNTING
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
