@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .utils import check_float, check_int, check_shape
+
 __all__ = ["plot_histories", "filter_grid", "filter_mosaic", "figure_to_png", "static_slider",
            "SLIDER_CLASS"]
 
@@ -41,6 +43,28 @@ def plot_histories(histories: dict, metrics: Sequence[str] = ("val_acc",), ax=No
     """
     from .book.style import MODEL_COLORS, figsize
 
+    if not isinstance(histories, dict):
+        raise ValueError(f"histories must be a dict {{run name: History}}, got {type(histories).__name__}")
+    if not histories:
+        raise ValueError("histories is empty: there is nothing to plot; pass {run name: History} of trained runs")
+    if isinstance(metrics, str):
+        raise ValueError(f"metrics must be a sequence of metric names, got the str {metrics!r}; "
+                         f"write metrics=({metrics!r},)")
+    metrics = tuple(metrics)
+    if not metrics:
+        raise ValueError(f"metrics is empty; choose from {', '.join(_METRIC_NAMES)}")
+    for name, h in histories.items():
+        for metric in metrics:
+            if not hasattr(h, metric):
+                raise ValueError(f"unknown metric {metric!r}: run {name!r} ({type(h).__name__}) has no such curve; "
+                                 f"choose from {', '.join(_METRIC_NAMES)}")
+            curve = getattr(h, metric)
+            if isinstance(curve, str) or not hasattr(curve, "__len__"):
+                raise ValueError(f"{metric!r} of run {name!r} is one value ({curve!r}), not a curve per epoch; "
+                                 f"choose from {', '.join(_METRIC_NAMES)}")
+            if len(curve) == 0:
+                raise ValueError(f"run {name!r} has no {metric} values (an empty history): train it first, "
+                                 "or leave it out")
     if ax is None:
         _, ax = plt.subplots(figsize=figsize(3.2))
     styles = {"train": "--", "val": "-"}
@@ -75,11 +99,14 @@ def filter_mosaic(kernel: torch.Tensor, pad: int = 1, per_filter: bool = False) 
     """
     from torchvision.utils import make_grid
 
+    if not isinstance(kernel, torch.Tensor):
+        check_shape("kernel", kernel, ("N_out", "N_in", "f", "f"), fix="pass torch.as_tensor(kernel)")
     k = kernel.detach().float().cpu()
     if k.dim() != 4:
         raise ValueError(f"expected a kernel of shape (N_out, N_in, f, f), got {tuple(k.shape)}")
-    if pad < 0:
-        raise ValueError(f"pad must be >= 0, got {pad}")
+    check_int(pad=pad, lo=0)
+    if k.numel() == 0:
+        raise ValueError(f"kernel has no weights (shape {tuple(k.shape)}); pass a kernel with at least one filter")
     n_out, n_in, fh, fw = k.shape
     if per_filter:
         k = k / k.abs().amax(dim=(2, 3), keepdim=True).clamp_min(1e-12)
@@ -102,10 +129,11 @@ def filter_grid(kernel: torch.Tensor, ax=None, vmax: Optional[float] = None, tit
     |weight| is full colour), which shows the shape of small filters but hides their size.
     Returns the image artist (for a colour bar).
     """
+    check_float(vmax=vmax, lo=0.0, lo_open=True, optional=True)
+    mosaic = filter_mosaic(kernel, per_filter=per_filter)
     if ax is None:
         from .book.style import figsize
         _, ax = plt.subplots(figsize=figsize(6.4, width=0.95))
-    mosaic = filter_mosaic(kernel, per_filter=per_filter)
     if per_filter:
         vmax = 1.0
     vmax = float(np.nanmax(np.abs(mosaic))) if vmax is None else vmax
@@ -122,6 +150,8 @@ def filter_grid(kernel: torch.Tensor, ax=None, vmax: Optional[float] = None, tit
 
 def figure_to_png(fig, dpi: int = 80) -> bytes:
     """Render a matplotlib figure to PNG bytes (palette-quantised when Pillow is present, to stay small)."""
+    if not hasattr(fig, "savefig"):
+        raise ValueError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     data = buf.getvalue()
@@ -137,7 +167,7 @@ def figure_to_png(fig, dpi: int = 80) -> bytes:
     return data
 
 
-def _frame_png(frame, dpi: int) -> bytes:
+def _frame_png(frame, dpi: int, i: int = 0) -> bytes:
     if isinstance(frame, (bytes, bytearray)):
         return bytes(frame)
     if isinstance(frame, matplotlib.figure.Figure):
@@ -145,6 +175,10 @@ def _frame_png(frame, dpi: int) -> bytes:
         plt.close(frame)
         return png
     arr = np.asarray(frame)
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or arr.dtype.kind not in "biuf":
+        raise ValueError(f"frames[{i}] is not an image: a frame is a matplotlib Figure, PNG bytes or an image "
+                         f"array (H, W), (H, W, 3) or (H, W, 4) of numbers; got {type(frame).__name__} "
+                         f"{'of shape ' + str(arr.shape) if arr.dtype.kind in 'biuf' else 'of dtype ' + str(arr.dtype)}")
     fig = plt.figure(figsize=(arr.shape[1] / 50, arr.shape[0] / 50), dpi=50)
     fig.figimage(arr, resize=True)
     png = figure_to_png(fig, dpi=50)
@@ -169,7 +203,8 @@ def static_slider(frames: Sequence, labels: Sequence[str], title: Optional[str] 
 
     if len(frames) != len(labels) or not frames:
         raise ValueError(f"static_slider needs one label per frame (got {len(frames)} frames, {len(labels)} labels)")
-    uris = ["data:image/png;base64," + base64.b64encode(_frame_png(f, dpi)).decode() for f in frames]
+    check_int(start=start)
+    uris = ["data:image/png;base64," + base64.b64encode(_frame_png(f, dpi, i)).decode() for i, f in enumerate(frames)]
     uid = "hn" + uuid.uuid4().hex[:10]
     start = max(0, min(start, len(uris) - 1))
     imgs = "".join(

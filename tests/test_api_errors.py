@@ -7,14 +7,18 @@ raise the given exception with a message that names the argument (the regex).  R
 object (a model, a layer) also check that the refused call left it as it was: parameters, buffers and
 train/eval mode.  Tiny models, well under a second each.
 
-The table holds 58 hostile calls.
+The table holds 74 hostile calls.
 """
+import matplotlib
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
+matplotlib.use("Agg")
+
 from hypernet_lib import counting as C
+from hypernet_lib import plotting as P
 from hypernet_lib import static as st
 from hypernet_lib import utils
 
@@ -174,8 +178,67 @@ COUNTING = [
     Case("format_published(a str)", lambda: C.format_published("wrn40_1_params"), "p must be a Published entry"),
 ]
 
+# ----------------------------------------------------------------------------------- plotting
+class _Run:
+    """A History-like run with two epochs."""
+    train_loss, val_loss, train_acc, val_acc, test_acc = [1.0, 0.5], [1.1, 0.6], [0.5, 0.7], [0.4, 0.6], 0.6
+
+
+class _Untrained:
+    train_loss, val_loss, train_acc, val_acc = [], [], [], []
+
+
+def _closing(fn):
+    """Run fn, closing any figure it opened (a refused call must not leave one behind either)."""
+    import matplotlib.pyplot as plt
+
+    def call():
+        before = set(plt.get_fignums())
+        try:
+            return fn()
+        finally:
+            opened = set(plt.get_fignums()) - before
+            for n in opened:
+                plt.close(n)
+            assert not opened, f"the refused call left {len(opened)} figure(s) open"
+    return call
+
+
+PLOTTING = [
+    Case("plot_histories({})", _closing(lambda: P.plot_histories({})), "histories is empty"),
+    Case("plot_histories(a list)", _closing(lambda: P.plot_histories([_Run()])),
+         r"histories must be a dict \{run name: History\}, got list"),
+    Case("plot_histories(unknown metric)", _closing(lambda: P.plot_histories({"a": _Run()}, metrics=("val_accuracy",))),
+         "unknown metric 'val_accuracy': run 'a'.*choose from train_loss, val_loss, train_acc, val_acc"),
+    Case("plot_histories(metrics a str)", _closing(lambda: P.plot_histories({"a": _Run()}, metrics="val_acc")),
+         r"metrics must be a sequence of metric names, got the str 'val_acc'; write metrics=\('val_acc',\)"),
+    Case("plot_histories(metrics=())", _closing(lambda: P.plot_histories({"a": _Run()}, metrics=())),
+         "metrics is empty"),
+    Case("plot_histories(an empty history)", _closing(lambda: P.plot_histories({"a": _Untrained()})),
+         "run 'a' has no val_acc values"),
+    Case("plot_histories(a number, not a curve)", _closing(lambda: P.plot_histories({"a": _Run()}, metrics=("test_acc",))),
+         "'test_acc' of run 'a' is one value"),
+    Case("filter_mosaic(a NumPy array)", lambda: P.filter_mosaic(np.zeros((2, 2, 3, 3))),
+         r"kernel must be a tensor of shape \(N_out, N_in, f, f\), got ndarray"),
+    Case("filter_mosaic(pad=1.5)", lambda: P.filter_mosaic(torch.zeros(2, 2, 3, 3), pad=1.5),
+         "pad must be an integer, got 1.5"),
+    Case("filter_mosaic(no filters)", lambda: P.filter_mosaic(torch.zeros(0, 2, 3, 3)),
+         r"kernel has no weights \(shape \(0, 2, 3, 3\)\)"),
+    Case("filter_grid(vmax=0, a blank plot)", _closing(lambda: P.filter_grid(torch.randn(2, 2, 3, 3), vmax=0)),
+         "vmax must be > 0"),
+    Case("filter_grid(vmax=-1, colours flipped)", _closing(lambda: P.filter_grid(torch.randn(2, 2, 3, 3), vmax=-1)),
+         "vmax must be > 0"),
+    Case("figure_to_png(not a figure)", lambda: P.figure_to_png(3), "fig must be a matplotlib Figure, got int"),
+    Case("static_slider(start=1.5, no frame shown)", lambda: P.static_slider([b"x", b"y", b"z"], "abc", start=1.5),
+         "start must be an integer, got 1.5"),
+    Case("static_slider(a 1-D array as a frame)", lambda: P.static_slider([b"x", np.zeros(3)], ["a", "b"]),
+         r"frames\[1\] is not an image.*got ndarray of shape \(3,\)"),
+    Case("static_slider(a str as a frame)", lambda: P.static_slider(["frame.png"], ["a"]),
+         r"frames\[0\] is not an image.*got str"),
+]
+
 # ---------------------------------------------------------------------------------------- table
-CASES = STATIC + COUNTING
+CASES = STATIC + COUNTING + PLOTTING
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
