@@ -109,13 +109,29 @@ def _input_projection(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def _check_seq(x: torch.Tensor, input_size: int, name: str) -> None:
-    if x.dtype in (torch.int64, torch.int32):
+    """x: (T, B) int64/int32 ids in [0, input_size) (read on the CPU only: no device sync) or (T, B, I) floats."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name}: x must be a tensor, (T, B) integer ids or (T, B, {input_size}) floats; "
+                         f"got {type(x).__name__}")
+    if not x.is_floating_point():
+        if x.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"{name}: x has dtype {x.dtype}; pass int64 (or int32) ids of shape (T, B), "
+                             f"or floats of shape (T, B, {input_size})")
         if x.dim() != 2:
             raise ValueError(f"{name}: integer (one-hot) input must have shape (T, B), got {tuple(x.shape)}")
-        return
-    if x.dim() != 3 or x.shape[-1] != input_size:
+    elif x.dim() != 3 or x.shape[-1] != input_size:
         raise ValueError(f"{name}: float input must have shape (T, B, {input_size}), got {tuple(x.shape)}; "
                          "pass time-major sequences, or integer ids for one-hot input")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name}: x has no time steps (shape {tuple(x.shape)}); pass at least one")
+    if not x.is_floating_point() and x.device.type == "cpu":
+        _check_ids_in_range(x, input_size, f"{name}: the ids in x", f"the one-hot input of input_size={input_size}")
+
+
+def _check_layer_state(layer, state, batch: int, dtype=None) -> None:
+    """The state passed to a layer's forward: None, or what initial_state() / the previous call returns."""
+    if state is not None:
+        hyperlstm_fast.check_state(state, batch, layer.state_sizes, layer.STATE_NAMES, dtype=dtype)
 
 
 def _dropout_masks(shape, keep: float, like: torch.Tensor) -> torch.Tensor:
@@ -167,12 +183,9 @@ class HyperLSTMLayer(nn.Module):
             raise ValueError(f"z_init must be 'paper' (zeros, as published) or 'random' (N(0, 0.01²), breaks the "
                              f"symmetry of the N_z coordinates), got {z_init!r}")
         self.z_init = z_init
-        for name, v in dict(input_size=input_size, hidden_size=hidden_size, hyper_num_units=hyper_num_units,
-                            hyper_embedding_size=hyper_embedding_size).items():
-            if not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if not 0.0 < dropout_keep_prob <= 1.0:
-            raise ValueError(f"dropout_keep_prob must be in (0, 1], got {dropout_keep_prob}")
+        check_int(input_size=input_size, hidden_size=hidden_size, hyper_num_units=hyper_num_units,
+                  hyper_embedding_size=hyper_embedding_size, lo=1)
+        check_float(dropout_keep_prob=dropout_keep_prob, lo=0.0, hi=1.0, lo_open=True)
         if z_from not in ("current", "previous"):
             raise ValueError(f"z_from must be 'current' (ĥ_t, Ha's code) or 'previous' (ĥ_(t-1), paper), "
                              f"got {z_from!r}")
@@ -230,8 +243,16 @@ class HyperLSTMLayer(nn.Module):
                 for n in ("ln_bias", "ln_c_bias", "ln_hat_bias", "ln_hat_c_bias"):
                     getattr(self, n).zero_()
 
+    STATE_NAMES = ("h", "c", "ĥ", "ĉ")
+
+    @property
+    def state_sizes(self) -> Tuple[int, ...]:
+        """Units of each state tensor: (N_h, N_h, N_ĥ, N_ĥ)."""
+        return (self.hidden_size, self.hidden_size, self.hyper_num_units, self.hyper_num_units)
+
     def initial_state(self, batch_size: int, device=None, dtype=None):
         """Zero state (h, c, ĥ, ĉ): shapes (B, N_h), (B, N_h), (B, N_ĥ), (B, N_ĥ)."""
+        check_int(batch_size=batch_size, lo=0)
         device = device or self.W_rec.device
         dtype = dtype or self.W_rec.dtype
         z = lambda n: torch.zeros(batch_size, n, device=device, dtype=dtype)  # noqa: E731
@@ -246,6 +267,7 @@ class HyperLSTMLayer(nn.Module):
             return self.forward_reference(x, state, return_d)
         _check_seq(x, self.input_size, "HyperLSTMLayer")
         T, B, H = x.shape[0], x.shape[1], self.hidden_size
+        _check_layer_state(self, state, B, dtype=self.W_rec.dtype)      # the fast path computes in this dtype
         if state is None:
             state = self.initial_state(B, x.device)
         masks = None
@@ -258,7 +280,7 @@ class HyperLSTMLayer(nn.Module):
                self.ln_hat_c_gain, self.ln_hat_c_bias) if ln else ()))
         res = hyperlstm_fast.hyperlstm_sequence(x, tuple(state), params, ln=ln,
                                                 z_current=(self.z_from == "current"), masks=masks,
-                                                forget_bias=FORGET_BIAS, return_d=return_d)
+                                                forget_bias=FORGET_BIAS, return_d=return_d, check=False)
         if return_d:
             out, new_state, d = res
             d = d.view(T, 3, 4, B, H).permute(1, 0, 3, 2, 4)                    # (3, T, B, 4, N_h)
@@ -279,6 +301,7 @@ class HyperLSTMLayer(nn.Module):
         _check_seq(x, self.input_size, "HyperLSTMLayer")
         T, B = x.shape[0], x.shape[1]
         H, Hh, Nz = self.hidden_size, self.hyper_num_units, self.n_z
+        _check_layer_state(self, state, B)
         if state is None:
             state = self.initial_state(B, x.device)
         h, c, hh, hc = state
@@ -395,8 +418,8 @@ class LayerNormLSTMLayer(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, use_recurrent_dropout: bool = False,
                  dropout_keep_prob: float = 0.9):
         super().__init__()
-        if not 0.0 < dropout_keep_prob <= 1.0:
-            raise ValueError(f"dropout_keep_prob must be in (0, 1], got {dropout_keep_prob}")
+        check_int(input_size=input_size, hidden_size=hidden_size, lo=1)
+        check_float(dropout_keep_prob=dropout_keep_prob, lo=0.0, hi=1.0, lo_open=True)
         self.input_size, self.hidden_size = input_size, hidden_size
         self.use_recurrent_dropout, self.dropout_keep_prob = use_recurrent_dropout, dropout_keep_prob
         H = hidden_size
@@ -407,7 +430,14 @@ class LayerNormLSTMLayer(nn.Module):
         self.ln_c_gain = nn.Parameter(torch.ones(H))
         self.ln_c_bias = nn.Parameter(torch.zeros(H))
 
+    STATE_NAMES = ("h", "c")
+
+    @property
+    def state_sizes(self) -> Tuple[int, ...]:
+        return (self.hidden_size, self.hidden_size)
+
     def initial_state(self, batch_size: int, device=None, dtype=None):
+        check_int(batch_size=batch_size, lo=0)
         device = device or self.W_rec.device
         dtype = dtype or self.W_rec.dtype
         return (torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype),
@@ -417,6 +447,7 @@ class LayerNormLSTMLayer(nn.Module):
         _check_seq(x, self.input_size, "LayerNormLSTMLayer")
         T, B = x.shape[0], x.shape[1]
         H = self.hidden_size
+        _check_layer_state(self, state, B)
         if state is None:
             state = self.initial_state(B, x.device)
         h, c = state
@@ -447,6 +478,7 @@ class TorchLSTMLayer(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
+        check_int(input_size=input_size, hidden_size=hidden_size, lo=1)
         self.input_size, self.hidden_size = input_size, hidden_size
         self.lstm = nn.LSTM(input_size, hidden_size)
         H = hidden_size
@@ -458,14 +490,22 @@ class TorchLSTMLayer(nn.Module):
             self.lstm.bias_hh_l0.zero_()
             self.lstm.bias_hh_l0[H:2 * H].fill_(FORGET_BIAS)
 
+    STATE_NAMES = ("h", "c")
+
+    @property
+    def state_sizes(self) -> Tuple[int, ...]:
+        return (self.hidden_size, self.hidden_size)
+
     def initial_state(self, batch_size: int, device=None, dtype=None):
+        check_int(batch_size=batch_size, lo=0)
         w = self.lstm.weight_hh_l0
         return (torch.zeros(batch_size, self.hidden_size, device=device or w.device, dtype=dtype or w.dtype),) * 2
 
     def forward(self, x: torch.Tensor, state=None, return_d: bool = False):
         _check_seq(x, self.input_size, "TorchLSTMLayer")
+        _check_layer_state(self, state, x.shape[1])
         if not x.is_floating_point():
-            x = F.one_hot(x, self.input_size).to(self.lstm.weight_ih_l0.dtype)
+            x = F.one_hot(x.long(), self.input_size).to(self.lstm.weight_ih_l0.dtype)
         if state is None:
             state = self.initial_state(x.shape[1], x.device)
         out, (h, c) = self.lstm(x, (state[0].unsqueeze(0), state[1].unsqueeze(0)))
@@ -495,6 +535,9 @@ def time_fwd_bwd(rows: Dict[str, Callable[[torch.Tensor], Tuple]], ids: torch.Te
     """Seconds per forward+backward pass of each row on ``ids`` (T, B), the rows taking turns
     (:func:`hypernet_lib.utils.time_interleaved`); the backward pass starts from a fixed random
     gradient of the outputs."""
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.is_floating_point() or ids.numel() == 0:
+        raise ValueError("ids must be a non-empty (T, B) tensor of integer ids, got "
+                         f"{(ids.dtype, tuple(ids.shape)) if isinstance(ids, torch.Tensor) else type(ids).__name__}")
     weights = {name: torch.randn_like(fn(ids)[0]) for name, fn in rows.items()}
     calls = {name: (lambda fn=fn, w=weights[name]: (fn(ids)[0] * w).sum().backward()) for name, fn in rows.items()}
     return time_interleaved(calls, repeats=repeats, warmup=warmup, device=ids.device)
@@ -516,6 +559,8 @@ class Vocab:
 
     @classmethod
     def from_text(cls, text: str) -> "Vocab":
+        if not isinstance(text, str):
+            raise ValueError(f"a vocabulary is built from a str of text, got {type(text).__name__}")
         return cls("".join(set(text)))
 
     def __len__(self) -> int:
@@ -523,6 +568,9 @@ class Vocab:
 
     def encode(self, text: str) -> torch.Tensor:
         """(N,) int64 ids; unknown characters raise ValueError naming them."""
+        if isinstance(text, (bytes, bytearray)) or not hasattr(text, "__iter__"):
+            hint = "; decode the bytes first, e.g. text.decode('utf-8')" if isinstance(text, (bytes, bytearray)) else ""
+            raise ValueError(f"text must be a str, got {type(text).__name__}{hint}")
         unknown = sorted(set(text) - self.index.keys())
         if unknown:
             shown = ", ".join(repr(ch) for ch in unknown[:10])
@@ -537,6 +585,9 @@ class Vocab:
             if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
                 raise ValueError(f"ids must be integers, got a {ids.dtype} tensor")
             ids = ids.reshape(-1).tolist()
+        elif isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+            raise ValueError(f"ids must be a sequence of integer ids (a list or a 1-D tensor), got "
+                             f"{type(ids).__name__} {ids!r}"[:200])
         out = []
         for i in ids:
             if isinstance(i, torch.Tensor) and i.numel() == 1 and not i.is_floating_point():
@@ -685,29 +736,15 @@ def _check_state_impl(model: "CharLM", state, batch: int) -> None:
         raise ValueError(f"state must be a list with one entry per layer ({len(model.layers)}), as returned by "
                          f"the previous call; got {type(state).__name__}"
                          f"{' of length ' + str(len(state)) if isinstance(state, (list, tuple)) else ''}")
-    for k, s in enumerate(state):
-        if s is None:
-            continue
-        if not isinstance(s, (list, tuple)) or not all(isinstance(t, torch.Tensor) for t in s):
-            raise ValueError(f"state[{k}] must be a tuple of tensors, got {type(s).__name__}")
-        for t in s:
-            if t.dim() != 2 or t.shape[0] != batch:
-                raise ValueError(f"state[{k}] holds a tensor of shape {tuple(t.shape)}, but the ids have batch size "
-                                 f"{batch}; carry the state only between calls with the same batch size")
+    for k, (s, layer) in enumerate(zip(state, model.layers)):
+        if s is not None:
+            hyperlstm_fast.check_state(s, batch, layer.state_sizes, layer.STATE_NAMES, what=f"state[{k}]")
 
 
 CharLM._check_state = _check_state_impl
 
 
-def _check_ids_in_range(ids: torch.Tensor, vocab_size: int, what: str) -> None:
-    """ValueError if an id lies outside [0, vocab_size)."""
-    if ids.numel() == 0:
-        return
-    lo, hi = torch.aminmax(ids)
-    lo, hi = int(lo), int(hi)
-    if lo < 0 or hi >= vocab_size:
-        raise ValueError(f"{what} contain id {lo if lo < 0 else hi}, outside the model's vocabulary "
-                         f"(ids 0..{vocab_size - 1})")
+_check_ids_in_range = hyperlstm_fast.check_ids_in_range    # ValueError if an id lies outside [0, vocab_size)
 
 
 def _charlm_param_estimate(vocab_size, cell, hidden_size, num_layers, embedding_size, hyper_num_units, n_z) -> int:
@@ -743,6 +780,7 @@ def lstm_hidden_for_params(vocab_size: int, target: int) -> int:
     """N_h of a one-layer ``CharLM(cell="lstm")`` whose parameter count is closest to ``target``
     (the smaller N_h on a tie): the LSTM that a comparison at equal parameters needs.
     With one-hot input over V characters that count is 4N_h(V + N_h) + 8N_h + V(N_h + 1)."""
+    check_int(vocab_size=vocab_size, target=target, lo=1)
     count = lambda n: 4 * n * (vocab_size + n) + 8 * n + vocab_size * (n + 1)  # noqa: E731
     n = 1
     while count(n + 1) <= target:
@@ -1028,6 +1066,9 @@ def generate(model: CharLM, vocab: Vocab, prime_text: str = "\n", length: int = 
     Returns the prime text followed by the sample."""
     if not isinstance(prime_text, str) or not prime_text:
         raise ValueError("prime_text must be a str of at least one character")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)) or None, "
+                         f"got {type(generator).__name__}")
     check_float(temperature=temperature, lo=0.0, lo_open=True)
     check_int(length=length, lo=0)
     check_int(top_k=top_k, lo=1, optional=True)
@@ -1060,6 +1101,15 @@ def generate(model: CharLM, vocab: Vocab, prime_text: str = "\n", length: int = 
 @torch.no_grad()
 def scaling_vectors(model: CharLM, vocab: Vocab, text: str, layer: int = 0) -> Dict[str, torch.Tensor]:
     """The HyperLSTM's d_h, d_x and W_bz z_b while reading ``text``: each (T, 4, N_h), gates i, g, f, o."""
+    _model_device(model)
+    if not isinstance(vocab, Vocab):
+        raise ValueError(f"vocab must be a Vocab, got {type(vocab).__name__}")
+    if len(vocab) != model.config["vocab_size"]:
+        raise ValueError(f"the vocabulary has {len(vocab)} characters but the model predicts "
+                         f"{model.config['vocab_size']}; use the vocabulary the model was trained with")
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"text must be a str of at least one character, got {text!r}"[:200])
+    check_int(layer=layer, lo=0, hi=len(model.layers) - 1)
     lay = model.layers[layer]
     if not isinstance(lay, HyperLSTMLayer):
         raise ValueError(f"layer {layer} is a {type(lay).__name__}; scaling vectors exist only for hyperlstm cells")

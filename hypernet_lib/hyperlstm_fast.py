@@ -41,10 +41,12 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch.autograd.function import once_differentiable
+
+from .utils import check_shape
 
 LN_EPS = 1e-3          # layer-norm ε of Ha's code (hyperlstm.LN_EPS is this constant)
 _ln_backward = torch.ops.aten.native_layer_norm_backward
@@ -412,9 +414,78 @@ class _HyperLSTMFunction(torch.autograd.Function):
         return (None, None, dx) + tuple(dstate) + dparams
 
 
+# ---------------------------------------------------------------------------------------------
+# Argument checks (shapes and dtypes only; the id range is read on the CPU, where it costs no device sync)
+# ---------------------------------------------------------------------------------------------
+def check_ids_in_range(ids: torch.Tensor, n: int, what: str, of: str = "the model's vocabulary") -> None:
+    """ValueError if an id lies outside [0, n): one min/max per call, so call it once per sequence."""
+    if ids.numel() == 0:
+        return
+    lo, hi = torch.aminmax(ids)
+    lo, hi = int(lo), int(hi)
+    if lo < 0 or hi >= n:
+        raise ValueError(f"{what} contain id {lo if lo < 0 else hi}, outside {of} (ids 0..{n - 1})")
+
+
+def check_state(state, batch: int, sizes: Sequence[int], names: Sequence[str], what: str = "state",
+                dtype: Optional[torch.dtype] = None) -> None:
+    """ValueError naming the problem unless ``state`` is a tuple of ``len(sizes)`` tensors of shapes
+    (batch, sizes[k]) (and of ``dtype`` if given): the state a recurrent layer carries between calls."""
+    n = len(sizes)
+    shown = ", ".join(names)
+    if not isinstance(state, (tuple, list)) or len(state) != n:
+        length = f" of length {len(state)}" if isinstance(state, (tuple, list)) else ""
+        raise ValueError(f"{what} must be a tuple of {n} tensors ({shown}), as the layer's previous call returns; "
+                         f"got {type(state).__name__}{length}")
+    for k, (t, size) in enumerate(zip(state, sizes)):
+        part = f"{what}[{k}] ({names[k]})"
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{part} must be a tensor of shape ({batch}, {size}), got {type(t).__name__}")
+        if t.dim() == 2 and t.shape[1] == size and t.shape[0] != batch:
+            raise ValueError(f"{part} has shape {tuple(t.shape)}, but the input has batch size {batch}; carry the "
+                             "state only between calls with the same batch size")
+        if t.shape != (batch, size):
+            raise ValueError(f"{part} has shape {tuple(t.shape)}, expected ({batch}, {size}) ({size} units); pass the "
+                             "state the layer returned")
+        if dtype is not None and t.dtype != dtype:
+            raise ValueError(f"{part} has dtype {t.dtype} but the weights are {dtype}; carry the state the layer "
+                             f"returned, or convert it with .to({dtype})")
+
+
+_LN_FIELDS = ("ln_gain", "ln_bias", "ln_c_gain", "ln_c_bias", "ln_hat_gain", "ln_hat_bias", "ln_hat_c_gain",
+              "ln_hat_c_bias")
+
+
+def _check_sequence_args(x, state, params, ln: bool, masks) -> None:
+    if not isinstance(params, Params):
+        raise ValueError(f"params must be a hyperlstm_fast.Params, got {type(params).__name__}")
+    if ln:
+        missing = [f for f in _LN_FIELDS if getattr(params, f) is None]
+        if missing:
+            raise ValueError(f"ln=True but params has no {', '.join(missing)}; pass the layer-norm parameters "
+                             "or ln=False")
+    I, H, Hh = params.W_in.shape[0], params.W_rec.shape[0], params.W_hath.shape[0]
+    if not isinstance(x, torch.Tensor):
+        check_shape("x", x, ("T", "B", I))
+    if x.is_floating_point():
+        check_shape("x", x, ("T", "B", I), fix="float inputs are time-major, with W_in's input size")
+    else:
+        check_shape("x", x, ("T", "B"), floating=False, fix=f"integer ids (one-hot input), or floats (T, B, {I})")
+        if x.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"x holds ids of dtype {x.dtype}; pass int64 (or int32) ids")
+        if x.device.type == "cpu":
+            check_ids_in_range(x, I, "x", f"the one-hot input of size {I}")
+    T, B = x.shape[:2]
+    if T == 0:
+        raise ValueError(f"x has no time steps (shape {tuple(x.shape)}); pass at least one")
+    check_state(state, B, (H, H, Hh, Hh), ("h", "c", "ĥ", "ĉ"), dtype=params.W_in.dtype)
+    if masks is not None:
+        check_shape("masks", masks, (T, B, H), fix="one recurrent-dropout mask per step, sample and unit")
+
+
 def hyperlstm_sequence(x: torch.Tensor, state: Tuple[torch.Tensor, ...], params: Params, *, ln: bool,
                        z_current: bool, masks: Optional[torch.Tensor], forget_bias: float = 1.0,
-                       return_d: bool = False):
+                       return_d: bool = False, check: bool = True):
     """Run the HyperLSTM over a sequence with the hand-written backward.
 
     Args:
@@ -424,9 +495,13 @@ def hyperlstm_sequence(x: torch.Tensor, state: Tuple[torch.Tensor, ...], params:
         ln, z_current: layer norm on; z from ĥ_t (True, Ha's code) or ĥ_{t−1}.
         masks: (T, B, N_h) recurrent-dropout masks already scaled by 1/keep, or None.
         return_d: only without gradients: also return d (T, 12, B, N_h) (rows: d_h, d_x, W_bz z_b per gate).
+        check: check the arguments first (shapes, dtypes, id range on the CPU) and raise a ValueError naming
+            the bad one; :class:`~hypernet_lib.hyperlstm.HyperLSTMLayer` passes False, having checked its own.
     Returns:
         out (T, B, N_h), (h, c, ĥ, ĉ)[, d].
     """
+    if check:
+        _check_sequence_args(x, state, params, ln, masks)
     with _without_autocast(x.device.type):
         return _sequence(x, state, params, ln=ln, z_current=z_current, masks=masks, forget_bias=forget_bias,
                          return_d=return_d)

@@ -23,6 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .hyperlstm_fast import check_ids_in_range, check_state
+from .utils import check_int, check_shape
+
 GATES = ("i", "g", "f", "o")      # input gate, candidate, forget gate, output gate
 LN_EPS = 1e-3                     # layer-norm epsilon of Ha's code
 FORGET_BIAS = 1.0                 # added to the forget gate inside σ, after the layer norm
@@ -69,6 +72,7 @@ class ReadableHyperLSTMCell(nn.Module):
         super().__init__()
         if z_from not in ("current", "previous"):
             raise ValueError(f"z_from must be 'current' or 'previous', got {z_from!r}")
+        check_int(input_size=input_size, hidden_size=hidden_size, hyper_num_units=hyper_num_units, n_z=n_z, lo=1)
         Nx, Nh, Nhh, Nz = input_size, hidden_size, hyper_num_units, n_z
         self.sizes = dict(input_size=Nx, hidden_size=Nh, hyper_num_units=Nhh, n_z=Nz)
         self.use_layer_norm, self.z_from = use_layer_norm, z_from
@@ -116,6 +120,10 @@ class ReadableHyperLSTMCell(nn.Module):
     def forward(self, x: torch.Tensor, state: Tuple[torch.Tensor, ...]):
         """One step. x: (B, N_x); state: (h, c, ĥ, ĉ). Returns h_t, the new state
         and, per gate, the z's and d's of this step (for looking at)."""
+        n = self.sizes
+        check_shape("x", x, ("B", n["input_size"]), floating=True,
+                    fix="one step of float inputs; run() takes a sequence (T, B, N_x) or integer ids (T, B)")
+        check_state(state, x.shape[0], self._state_sizes(), ("h", "c", "ĥ", "ĉ"))
         h, c, h_hat, c_hat = state
         x_hat = torch.cat([h, x], dim=-1)                      # (1) [h_{t-1}; x_t]
         h_hat_new, c_hat_new = self.hyper_step(x_hat, h_hat, c_hat)          # (2)
@@ -149,8 +157,18 @@ class ReadableHyperLSTMCell(nn.Module):
     def run(self, xs: torch.Tensor, state=None):
         """A whole sequence, one step after the other. xs: (T, B, N_x) floats, or (T, B) integer ids
         (turned into one-hot vectors). Returns h for every step (T, B, N_h) and the final state."""
+        n_x = self.sizes["input_size"]
+        if isinstance(xs, torch.Tensor) and not xs.is_floating_point():
+            check_shape("xs", xs, ("T", "B"), floating=False, fix=f"integer ids, or floats (T, B, {n_x})")
+            check_ids_in_range(xs, n_x, "xs", f"the one-hot input of input_size={n_x}")
+        else:
+            check_shape("xs", xs, ("T", "B", n_x), fix="time-major float inputs, or integer ids (T, B)")
+        if xs.shape[0] == 0:
+            raise ValueError(f"xs has no time steps (shape {tuple(xs.shape)}); pass at least one")
+        if state is not None:
+            check_state(state, xs.shape[1], self._state_sizes(), ("h", "c", "ĥ", "ĉ"))
         if not xs.is_floating_point():
-            xs = F.one_hot(xs, self.sizes["input_size"]).to(self.W_h["i"].dtype)
+            xs = F.one_hot(xs.long(), n_x).to(self.W_h["i"].dtype)
         if state is None:
             B, Nh, Nhh = xs.shape[1], self.sizes["hidden_size"], self.sizes["hyper_num_units"]
             zero = lambda n: xs.new_zeros(B, n)  # noqa: E731
@@ -161,10 +179,18 @@ class ReadableHyperLSTMCell(nn.Module):
             outs.append(h)
         return torch.stack(outs), state
 
+    def _state_sizes(self) -> Tuple[int, ...]:
+        return (self.sizes["hidden_size"],) * 2 + (self.sizes["hyper_num_units"],) * 2
+
     @classmethod
     def from_layer(cls, layer) -> "ReadableHyperLSTMCell":
         """The same cell as a :class:`~hypernet_lib.hyperlstm.HyperLSTMLayer`, its weights unpacked
         into named per-gate pieces (copies: changing one side does not change the other)."""
+        from .hyperlstm import HyperLSTMLayer
+
+        if not isinstance(layer, HyperLSTMLayer):
+            raise ValueError(f"layer must be a HyperLSTMLayer, got {type(layer).__name__}; only a HyperLSTM "
+                             "has a hyper cell to unpack")
         Nh, Nhh = layer.hidden_size, layer.hyper_num_units
         cell = cls(layer.input_size, Nh, Nhh, layer.n_z, layer.use_layer_norm, layer.z_from)
         cell = cell.to(dtype=layer.W_rec.dtype, device=layer.W_rec.device)

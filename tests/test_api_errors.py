@@ -7,7 +7,7 @@ raise the given exception with a message that names the argument (the regex).  R
 object (a model, a layer) also check that the refused call left it as it was: parameters, buffers and
 train/eval mode.  Tiny models, well under a second each.
 
-The table holds 74 hostile calls.
+The table holds 132 hostile calls.
 """
 import matplotlib
 import numpy as np
@@ -18,6 +18,9 @@ import torch.nn as nn
 matplotlib.use("Agg")
 
 from hypernet_lib import counting as C
+from hypernet_lib import hyperlstm as hl
+from hypernet_lib import hyperlstm_fast as hf
+from hypernet_lib import hyperlstm_readable as hr
 from hypernet_lib import plotting as P
 from hypernet_lib import static as st
 from hypernet_lib import utils
@@ -237,8 +240,182 @@ PLOTTING = [
          r"frames\[0\] is not an image.*got str"),
 ]
 
+# ------------------------------------------------------------------ hyperlstm, hyperlstm_fast
+def _hl(**kw):
+    torch.manual_seed(0)
+    return hl.HyperLSTMLayer(5, 6, 4, 2, **kw)
+
+
+def _ln():
+    torch.manual_seed(0)
+    return hl.LayerNormLSTMLayer(5, 6)
+
+
+def _torch_lstm():
+    torch.manual_seed(0)
+    return hl.TorchLSTMLayer(5, 6)
+
+
+def _lm():
+    torch.manual_seed(0)
+    return hl.CharLM(5, cell="hyperlstm", hidden_size=8, hyper_num_units=4)
+
+
+_IDS = torch.zeros(3, 2, dtype=torch.long)                 # (T, B) = (3, 2), one-hot input of size 5
+_VOCAB = hl.Vocab("abcde")
+
+
+def _zeros_state(*widths, batch=2, dtype=torch.float32):
+    return tuple(torch.zeros(batch, w, dtype=dtype) for w in widths)
+
+
+def _params(layer, **replace):
+    names = ("W_in", "b_hat", "W_rec", "W_hath", "W_z", "b_z", "W_d", "b_0") + hf._LN_FIELDS
+    return hf.Params(*(getattr(layer, n) for n in names))._replace(**replace)
+
+
+def _seq(x, state=None, masks=None, grad=True, plain_tuple=False, **replace):
+    """hyperlstm_sequence on a fresh LN-HyperLSTM's parameters (5 inputs, 6 units, hyper cell 4)."""
+    layer = _hl()
+    state = layer.initial_state(2) if state is None else state
+    params = _params(layer, **replace)
+    with torch.set_grad_enabled(grad):
+        return hf.hyperlstm_sequence(x, state, tuple(params) if plain_tuple else params, ln=True, z_current=True,
+                                     masks=masks)
+
+
+HYPERLSTM = [
+    Case("HyperLSTMLayer(input_size=True)", lambda: hl.HyperLSTMLayer(True, 6, 4, 2),
+         "input_size must be an integer, got True"),
+    Case("HyperLSTMLayer(dropout_keep_prob='x')", lambda: hl.HyperLSTMLayer(5, 6, 4, 2, dropout_keep_prob="x"),
+         "dropout_keep_prob must be a number, got 'x'"),
+    Case("HyperLSTMLayer(id 5 of 5)", lambda m: m(torch.full((3, 2), 5)),
+         r"HyperLSTMLayer: the ids in x contain id 5, outside the one-hot input of input_size=5 \(ids 0\.\.4\)", obj=_hl),
+    Case("HyperLSTMLayer(id -1)", lambda m: m(torch.full((3, 2), -1)), "the ids in x contain id -1", obj=_hl),
+    Case("HyperLSTMLayer.forward_reference(id 5 of 5)", lambda m: m.forward_reference(torch.full((3, 2), 5)),
+         "the ids in x contain id 5", obj=_hl),
+    Case("HyperLSTMLayer(no time steps)", lambda m: m(_IDS[:0]),
+         r"HyperLSTMLayer: x has no time steps \(shape \(0, 2\)\)", obj=_hl),
+    Case("HyperLSTMLayer(a list)", lambda m: m([[0, 1]]), "HyperLSTMLayer: x must be a tensor", obj=_hl),
+    Case("HyperLSTMLayer(int16 ids, called float input)", lambda m: m(_IDS.short()),
+         r"HyperLSTMLayer: x has dtype torch.int16; pass int64 \(or int32\) ids", obj=_hl),
+    Case("HyperLSTMLayer(state of batch 3 for batch 2)", lambda m: m(_IDS, m.initial_state(3)),
+         r"state\[0\] \(h\) has shape \(3, 6\), but the input has batch size 2; carry the state only between calls "
+         "with the same batch size", obj=_hl),
+    Case("HyperLSTMLayer.forward_reference(state of batch 3)", lambda m: m.forward_reference(_IDS, m.initial_state(3)),
+         r"state\[0\] \(h\) has shape \(3, 6\), but the input has batch size 2", obj=_hl),
+    Case("HyperLSTMLayer(an LSTM's state of 2 tensors)", lambda m: m(_IDS, _zeros_state(6, 6)),
+         r"state must be a tuple of 4 tensors \(h, c, ĥ, ĉ\), as the layer's previous call returns; got tuple of "
+         "length 2", obj=_hl),
+    Case("HyperLSTMLayer(state 7 units wide)", lambda m: m(_IDS, _zeros_state(7, 7, 4, 4)),
+         r"state\[0\] \(h\) has shape \(2, 7\), expected \(2, 6\) \(6 units\)", obj=_hl),
+    Case("HyperLSTMLayer(state of Nones)", lambda m: m(_IDS, (None,) * 4),
+         r"state\[0\] \(h\) must be a tensor of shape \(2, 6\), got NoneType", obj=_hl),
+    Case("HyperLSTMLayer(float64 state, float32 weights)", lambda m: m(_IDS, m.initial_state(2, dtype=torch.float64)),
+         r"state\[0\] \(h\) has dtype torch.float64 but the weights are torch.float32", obj=_hl),
+    Case("HyperLSTMLayer.initial_state(-1)", lambda m: m.initial_state(-1), "batch_size must be an integer >= 0, got -1",
+         obj=_hl),
+    Case("LayerNormLSTMLayer(hidden_size=-1)", lambda: hl.LayerNormLSTMLayer(5, -1),
+         "hidden_size must be a positive integer, got -1"),
+    Case("LayerNormLSTMLayer(input_size=0, silently built)", lambda: hl.LayerNormLSTMLayer(0, 6),
+         "input_size must be a positive integer, got 0"),
+    Case("LayerNormLSTMLayer(id 5 of 5)", lambda m: m(torch.full((3, 2), 5)),
+         "LayerNormLSTMLayer: the ids in x contain id 5", obj=_ln),
+    Case("LayerNormLSTMLayer(state of batch 3)", lambda m: m(_IDS, m.initial_state(3)),
+         r"state\[0\] \(h\) has shape \(3, 6\), but the input has batch size 2", obj=_ln),
+    Case("LayerNormLSTMLayer(no time steps)", lambda m: m(_IDS[:0]), "LayerNormLSTMLayer: x has no time steps", obj=_ln),
+    Case("TorchLSTMLayer(id 5 of 5)", lambda m: m(torch.full((3, 2), 5)),
+         "TorchLSTMLayer: the ids in x contain id 5", obj=_torch_lstm),
+    Case("TorchLSTMLayer(state of batch 3)", lambda m: m(_IDS, m.initial_state(3)),
+         r"state\[0\] \(h\) has shape \(3, 6\), but the input has batch size 2", obj=_torch_lstm),
+    Case("Vocab.encode(bytes, read as numbers)", lambda: _VOCAB.encode(b"ab"),
+         r"text must be a str, got bytes; decode the bytes first"),
+    Case("Vocab.encode(None)", lambda: _VOCAB.encode(None), "text must be a str, got NoneType"),
+    Case("Vocab.decode(5)", lambda: _VOCAB.decode(5),
+         r"ids must be a sequence of integer ids \(a list or a 1-D tensor\), got int 5"),
+    Case("Vocab.decode(None)", lambda: _VOCAB.decode(None), "ids must be a sequence of integer ids"),
+    Case("Vocab.from_text(None)", lambda: hl.Vocab.from_text(None), "a vocabulary is built from a str of text"),
+    Case("CharLM(state 3 units wide)", lambda m: m(torch.zeros(1, 2, dtype=torch.long), [_zeros_state(3, 3, 4, 4, batch=1)]),
+         r"state\[0\]\[0\] \(h\) has shape \(1, 3\), expected \(1, 8\)", obj=_lm),
+    Case("CharLM(an LSTM's state for a HyperLSTM)",
+         lambda m: m(torch.zeros(1, 2, dtype=torch.long), [_zeros_state(8, 8, batch=1)]),
+         r"state\[0\] must be a tuple of 4 tensors \(h, c, ĥ, ĉ\)", obj=_lm),
+    Case("generate(generator=5)", lambda m: hl.generate(m, _VOCAB, "a", 3, generator=5),
+         r"generator must be a torch.Generator \(e.g. torch.Generator\(\).manual_seed\(0\)\) or None, got int", obj=_lm),
+    Case("scaling_vectors(layer=1 of 1)", lambda m: hl.scaling_vectors(m, _VOCAB, "abc", layer=1),
+         r"layer must be an integer in \[0, 0\], got 1", obj=_lm),
+    Case("scaling_vectors(layer=-1, silently the last)", lambda m: hl.scaling_vectors(m, _VOCAB, "abc", layer=-1),
+         r"layer must be an integer in \[0, 0\], got -1", obj=_lm),
+    Case("scaling_vectors(empty text)", lambda m: hl.scaling_vectors(m, _VOCAB, ""),
+         "text must be a str of at least one character", obj=_lm),
+    Case("scaling_vectors(a 7-character vocabulary)", lambda m: hl.scaling_vectors(m, hl.Vocab("abcdefg"), "fg"),
+         "the vocabulary has 7 characters but the model predicts 5", obj=_lm),
+    Case("scaling_vectors(not a CharLM)", lambda: hl.scaling_vectors(nn.Linear(2, 2), _VOCAB, "abc"),
+         "model must be a CharLM, got Linear"),
+    Case("lstm_hidden_for_params(vocab_size=0)", lambda: hl.lstm_hidden_for_params(0, 1000),
+         "vocab_size must be a positive integer, got 0"),
+    Case("time_fwd_bwd(1-D ids)", lambda: hl.time_fwd_bwd(hl.speed_rows(5, 4, 4), torch.zeros(3, dtype=torch.long)),
+         r"ids must be a non-empty \(T, B\) tensor of integer ids"),
+    Case("hyperlstm_sequence(id 5 of 5)", lambda: _seq(torch.full((3, 2), 5)),
+         r"x contain id 5, outside the one-hot input of size 5 \(ids 0\.\.4\)"),
+    Case("hyperlstm_sequence(4 features for 5)", lambda: _seq(torch.zeros(3, 2, 4)),
+         r"x must have shape \(T, B, 5\), got \(3, 2, 4\)"),
+    Case("hyperlstm_sequence(1-D ids)", lambda: _seq(torch.zeros(3, dtype=torch.long)),
+         r"x must have shape \(T, B\), got \(3,\)"),
+    Case("hyperlstm_sequence(no time steps)", lambda: _seq(_IDS[:0]), r"x has no time steps"),
+    Case("hyperlstm_sequence(state of batch 3)", lambda: _seq(_IDS, _hl().initial_state(3)),
+         r"state\[0\] \(h\) has shape \(3, 6\), but the input has batch size 2"),
+    Case("hyperlstm_sequence(3 state tensors)", lambda: _seq(_IDS, _hl().initial_state(2)[:3]),
+         "state must be a tuple of 4 tensors .*got tuple of length 3"),
+    Case("hyperlstm_sequence(masks for 5 units)", lambda: _seq(_IDS, masks=torch.ones(3, 2, 5)),
+         r"masks must have shape \(3, 2, 6\), got \(3, 2, 5\)"),
+    Case("hyperlstm_sequence(ln=True without its gains)", lambda: _seq(_IDS, ln_gain=None),
+         "ln=True but params has no ln_gain"),
+    Case("hyperlstm_sequence(float64 state)", lambda: _seq(_IDS, _hl().initial_state(2, dtype=torch.float64)),
+         r"state\[0\] \(h\) has dtype torch.float64 but the weights are torch.float32"),
+    Case("hyperlstm_sequence(params a plain tuple)",
+         lambda: _seq(_IDS, grad=False, plain_tuple=True),
+         "params must be a hyperlstm_fast.Params, got tuple"),
+]
+
+
+# ------------------------------------------------------------------------- hyperlstm_readable
+def _cell():
+    torch.manual_seed(0)
+    return hr.ReadableHyperLSTMCell(5, 6, 4, 2)
+
+
+_RSTATE = _zeros_state(6, 6, 4, 4)
+
+READABLE = [
+    Case("ReadableHyperLSTMCell(hidden_size=-1)", lambda: hr.ReadableHyperLSTMCell(5, -1, 4, 2),
+         "hidden_size must be a positive integer, got -1"),
+    Case("ReadableHyperLSTMCell(input_size=0, silently built)", lambda: hr.ReadableHyperLSTMCell(0, 6, 4, 2),
+         "input_size must be a positive integer, got 0"),
+    Case("ReadableHyperLSTMCell(4 features for 5)", lambda c: c(torch.zeros(2, 4), _RSTATE),
+         r"x must have shape \(B, 5\), got \(2, 4\); one step of float inputs", obj=_cell),
+    Case("ReadableHyperLSTMCell(x of batch 3, state of batch 2)", lambda c: c(torch.zeros(3, 5), _RSTATE),
+         r"state\[0\] \(h\) has shape \(2, 6\), but the input has batch size 3", obj=_cell),
+    Case("ReadableHyperLSTMCell(state None)", lambda c: c(torch.zeros(2, 5), None),
+         r"state must be a tuple of 4 tensors \(h, c, ĥ, ĉ\).*got NoneType", obj=_cell),
+    Case("ReadableHyperLSTMCell(integer x)", lambda c: c(torch.zeros(2, 5, dtype=torch.long), _RSTATE),
+         "x must be a floating-point tensor, got dtype torch.int64", obj=_cell),
+    Case("ReadableHyperLSTMCell.run(id 5 of 5)", lambda c: c.run(torch.full((3, 2), 5)),
+         r"xs contain id 5, outside the one-hot input of input_size=5 \(ids 0\.\.4\)", obj=_cell),
+    Case("ReadableHyperLSTMCell.run(4 features for 5)", lambda c: c.run(torch.zeros(3, 2, 4)),
+         r"xs must have shape \(T, B, 5\), got \(3, 2, 4\)", obj=_cell),
+    Case("ReadableHyperLSTMCell.run(no time steps)", lambda c: c.run(torch.zeros(0, 2, 5)), "xs has no time steps",
+         obj=_cell),
+    Case("ReadableHyperLSTMCell.run(state of batch 3)",
+         lambda c: c.run(torch.zeros(3, 2, 5), _zeros_state(6, 6, 4, 4, batch=3)),
+         r"state\[0\] \(h\) has shape \(3, 6\), but the input has batch size 2", obj=_cell),
+    Case("ReadableHyperLSTMCell.from_layer(a LayerNormLSTMLayer)",
+         lambda: hr.ReadableHyperLSTMCell.from_layer(hl.LayerNormLSTMLayer(5, 6)),
+         "layer must be a HyperLSTMLayer, got LayerNormLSTMLayer"),
+]
+
 # ---------------------------------------------------------------------------------------- table
-CASES = STATIC + COUNTING + PLOTTING
+CASES = STATIC + COUNTING + PLOTTING + HYPERLSTM + READABLE
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -267,3 +444,15 @@ def test_check_shape_reads_only_shape_and_dtype():
         utils.check_shape("ids", torch.zeros(3, dtype=torch.bool), ("N",), floating=False)
     with pytest.raises(ValueError, match=r"z must be a tensor of shape \(4,\), got ndarray"):
         utils.check_shape("z", np.zeros(4), (4,))
+
+
+def test_int32_ids_work_in_every_layer_as_int64_ids_do():
+    """TorchLSTMLayer and the readable cell fed int32 ids to F.one_hot, which takes int64 only (a RuntimeError);
+    the layers that gather rows took them.  Now every layer gives int32 and int64 ids the same output."""
+    for make in (_hl, _ln, _torch_lstm):
+        layer = make().eval()
+        with torch.no_grad():
+            assert torch.equal(layer(_IDS.int())[0], layer(_IDS)[0]), make.__name__
+    cell = _cell()
+    with torch.no_grad():
+        assert torch.equal(cell.run(_IDS.int())[0], cell.run(_IDS)[0])
