@@ -50,12 +50,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .train import make_optimizer
-from .utils import MAX_SEED, check_finite, check_float, check_int, check_positive_ints, machine_line
+from .utils import MAX_SEED, check_finite, check_float, check_int, check_positive_ints, check_shape, machine_line
 
 __all__ = [
     "IMPLS", "INITS",
@@ -102,8 +103,8 @@ def hyperfan_variance(method: str, kind: str, *, fan_in: int, fan_out: int, d_k:
     """
     _check_choice("method", method, ("hyperfan_in", "hyperfan_out"))
     _check_choice("kind", kind, ("weight", "bias"))
-    if var_e <= 0:
-        raise ValueError(f"var_e must be positive, got {var_e}")
+    check_int(fan_in=fan_in, fan_out=fan_out, d_k=d_k, lo=1)
+    check_float(var_e=var_e, gain=gain, lo=0.0, lo_open=True)
     if method == "hyperfan_in":
         if kind == "weight":   # Chang et al. 2020, hyperfan-in: Var(W) = g / (c_b d_j)
             return gain / ((2.0 if has_bias else 1.0) * fan_in * d_k * var_e)
@@ -141,19 +142,38 @@ def _run_body(layers: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
 # 1. Per-sample weights
 # --------------------------------------------------------------------------------------
 
+def _check_apply(x, w, b) -> None:
+    """x (B, in), w (B, out, in), b (B, out), with one B, in and out (shapes only)."""
+    check_shape("w", w, ("B", "out", "in"), fix="one (out, in) weight matrix per sample")
+    B, out, n_in = w.shape
+    check_shape("x", x, (B, n_in), fix=f"one input per sample, sized like w's last dimension ({n_in})")
+    check_shape("b", b, (B, out), fix=f"one bias per sample, sized like w's rows ({out})")
+
+
 def apply_loop(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """y_b = W_b x_b + b_b with a Python loop over samples.  x (B, in), w (B, out, in), b (B, out)."""
+    _check_apply(x, w, b)
     return torch.stack([w[i] @ x[i] + b[i] for i in range(x.shape[0])])
+
+
+def _bmm(x, w, b):
+    return torch.bmm(w, x.unsqueeze(-1)).squeeze(-1) + b
+
+
+def _einsum(x, w, b):
+    return torch.einsum("boi,bi->bo", w, x) + b
 
 
 def apply_bmm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Same map as :func:`apply_loop` with one batched matmul."""
-    return torch.bmm(w, x.unsqueeze(-1)).squeeze(-1) + b
+    _check_apply(x, w, b)
+    return _bmm(x, w, b)
 
 
 def apply_einsum(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Same map as :func:`apply_loop` with one einsum."""
-    return torch.einsum("boi,bi->bo", w, x) + b
+    _check_apply(x, w, b)
+    return _einsum(x, w, b)
 
 
 _LINEAR_TEMPLATE = nn.Linear(1, 1)   # only its forward (F.linear) is used by functional_call
@@ -182,6 +202,7 @@ class PerSampleLinear(nn.Module):
                  init: str = "hyperfan_in", gain: float = 2.0, cond_var: float = 1.0):
         super().__init__()
         check_positive_ints(in_features=in_features, out_features=out_features, n_z=n_z, d=d)
+        check_float(gain=gain, cond_var=cond_var, lo=0.0, lo_open=True)
         self.in_features, self.out_features, self.n_z, self.d = in_features, out_features, n_z, d
         self.gain, self.cond_var = gain, cond_var
         self.hidden = nn.Linear(n_z, d)
@@ -205,6 +226,8 @@ class PerSampleLinear(nn.Module):
                 head.bias.zero_()
 
     def _check_z(self, z: torch.Tensor) -> None:
+        if not isinstance(z, torch.Tensor) or z.dim() == 0:
+            check_shape("z", z, ("...", self.n_z), fix=f"pass z of shape (B, {self.n_z})")
         if z.shape[-1] != self.n_z:
             raise ValueError(f"condition z has last dimension {z.shape[-1]}, but this layer was built with "
                              f"N_z={self.n_z}; pass z of shape (B, {self.n_z})")
@@ -219,7 +242,8 @@ class PerSampleLinear(nn.Module):
     def forward(self, x: torch.Tensor, z: torch.Tensor, impl: str = "bmm") -> torch.Tensor:
         """x (B, in), z (B, N_z) -> y (B, out), computed by ``impl`` (one of ``IMPLS``)."""
         _check_choice("impl", impl, IMPLS)
-        if x.dim() != 2 or x.shape[-1] != self.in_features:
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[-1] != self.in_features:
+            check_shape("x", x, ("B", self.in_features))
             raise ValueError(f"x must have shape (B, {self.in_features}), got {tuple(x.shape)}")
         self._check_z(z)
         if z.dim() != 2 or z.shape[0] != x.shape[0]:
@@ -237,7 +261,7 @@ class PerSampleLinear(nn.Module):
                 return torch.func.functional_call(_LINEAR_TEMPLATE, {"weight": w_i, "bias": b_i}, (x_i,))
             return torch.func.vmap(one)(z, x)
         w, b = self.generate(z)                                # (B, out, in), (B, out): one batched call
-        return apply_bmm(x, w, b) if impl == "bmm" else apply_einsum(x, w, b)
+        return _bmm(x, w, b) if impl == "bmm" else _einsum(x, w, b)    # the shapes were checked above
 
 
 def time_per_sample_impls(batch: int = 256, in_features: int = 64, out_features: int = 32, n_z: int = 8,
@@ -247,6 +271,8 @@ def time_per_sample_impls(batch: int = 256, in_features: int = 64, out_features:
 
     Returns {impl: seconds, ..., 'ratio_<impl>': loop_time / impl_time, 'machine': str}.
     """
+    check_int(batch=batch, in_features=in_features, out_features=out_features, n_z=n_z, d=d, repeats=repeats, lo=1)
+    check_int(seed=seed, lo=0, hi=MAX_SEED)
     g = torch.Generator().manual_seed(seed)
     layer = PerSampleLinear(in_features, out_features, n_z, d)
     x = torch.randn(batch, in_features, generator=g)
@@ -285,8 +311,11 @@ class MainMLP(nn.Module):
 
     def __init__(self, sizes: Sequence[int] = (784, 100, 100, 10)):
         super().__init__()
-        sizes = tuple(sizes)
-        if len(sizes) < 2 or any((not isinstance(s, int)) or s <= 0 for s in sizes):
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise ValueError(f"sizes must be a sequence of layer widths (in, ..., out), e.g. (784, 100, 10); "
+                             f"got {sizes!r}")
+        sizes = tuple(int(s) if isinstance(s, np.integer) else s for s in sizes)
+        if len(sizes) < 2 or any((not isinstance(s, int)) or isinstance(s, bool) or s <= 0 for s in sizes):
             raise ValueError(f"sizes must be at least two positive ints (in, ..., out), got {sizes!r}")
         self.sizes = sizes
         self.param_shapes: list[tuple[int, ...]] = []
@@ -300,6 +329,8 @@ class MainMLP(nn.Module):
 
     def unflatten(self, theta: torch.Tensor) -> list[torch.Tensor]:
         """theta (..., P) -> [W_1 (..., out, in), b_1 (..., out), ...]."""
+        if not isinstance(theta, torch.Tensor) or theta.dim() == 0:
+            check_shape("theta", theta, ("...", self.num_params))
         if theta.shape[-1] != self.num_params:
             raise ValueError(f"theta has {theta.shape[-1]} values in its last dimension, but MainMLP{self.sizes} "
                              f"needs P={self.num_params}")
@@ -309,6 +340,7 @@ class MainMLP(nn.Module):
     def init_theta(self, n: Optional[int] = None, generator: Optional[torch.Generator] = None,
                    gain: float = 2.0) -> torch.Tensor:
         """Kaiming-normal weights, zero biases, flattened: (P,) or (n, P)."""
+        check_int(n=n, lo=0, optional=True)
         lead = () if n is None else (n,)
         chunks = []
         for (kind, fan_in, _), shape in zip(self.param_meta, self.param_shapes):
@@ -319,10 +351,19 @@ class MainMLP(nn.Module):
         return torch.cat(chunks, dim=-1)
 
     def forward(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() == 0:
+            check_shape("x", x, ("...", "B", self.sizes[0]))
         if x.shape[-1] != self.sizes[0]:
             raise ValueError(f"x has last dimension {x.shape[-1]}, MainMLP expects {self.sizes[0]} "
                              f"(flatten images to (B, {self.sizes[0]}))")
         params = self.unflatten(theta)
+        if theta.dim() > 1 and x.dim() > 2:
+            try:
+                torch.broadcast_shapes(x.shape[:-2], theta.shape[:-1])
+            except RuntimeError:
+                raise ValueError(f"x (..., B, in) has leading dimensions {tuple(x.shape[:-2])} and theta (..., P) "
+                                 f"{tuple(theta.shape[:-1])}; one net per leading index needs matching (or "
+                                 "broadcastable) leading dimensions") from None
         n_layers = len(params) // 2
         for l in range(n_layers):
             w, b = params[2 * l], params[2 * l + 1]
@@ -332,6 +373,19 @@ class MainMLP(nn.Module):
         return x
 
 
+def _one_id(task_ids) -> bool:
+    """One task id (an int, a NumPy integer or a 0-dim tensor), as opposed to a sequence of them."""
+    return (isinstance(task_ids, (int, np.integer)) and not isinstance(task_ids, bool)) or \
+        (isinstance(task_ids, torch.Tensor) and task_ids.dim() == 0)
+
+
+def _check_main(main, n_tasks: int, seed: int) -> None:
+    if not isinstance(main, MainMLP):
+        raise ValueError(f"main must be a MainMLP (a main net with a functional forward), got {type(main).__name__}")
+    check_int(n_tasks=n_tasks, lo=1)
+    check_int(seed=seed, lo=0, hi=MAX_SEED)
+
+
 class _TaskModel(nn.Module):
     """Common interface: ``thetas(task_ids) -> (len, P)``; ``forward(x, task_ids)``."""
     main: MainMLP
@@ -339,12 +393,17 @@ class _TaskModel(nn.Module):
 
     def _ids(self, task_ids) -> torch.Tensor:
         dev = self.device
-        if isinstance(task_ids, int):
-            task_ids = [task_ids]
+        if isinstance(task_ids, bool) or (isinstance(task_ids, (list, tuple))
+                                          and any(isinstance(t, bool) for t in task_ids)):
+            raise ValueError(f"task ids must be integers, got {task_ids!r} (a bool is not a task id)")
+        if isinstance(task_ids, (int, np.integer)):
+            task_ids = [int(task_ids)]
         try:
             raw = torch.as_tensor(task_ids)
         except (TypeError, ValueError, RuntimeError):
             raise ValueError(f"task ids must be integers, got {task_ids!r}") from None
+        if raw.numel() == 0:
+            raise ValueError(f"task ids are empty ({task_ids!r}); pass at least one task id, e.g. 0 or [0, 1]")
         if raw.dtype.is_floating_point or raw.is_complex() or raw.dtype == torch.bool:
             raise ValueError(f"task ids must be integers (a fractional id is not truncated), got {task_ids!r}")
         ids = raw.to(dtype=torch.long, device=dev).reshape(-1)
@@ -362,7 +421,7 @@ class _TaskModel(nn.Module):
     def forward(self, x: torch.Tensor, task_ids) -> torch.Tensor:
         """x (B, 784) with one task id (int) -> (B, 10); or x (T', B, 784) with T' ids -> (T', B, 10)."""
         theta = self.thetas(task_ids)                          # (T', P)
-        if isinstance(task_ids, int):
+        if _one_id(task_ids):
             return self.main(x, theta[0])
         if x.dim() != 3 or x.shape[0] != theta.shape[0]:
             raise ValueError(f"with {theta.shape[0]} task ids, x must have shape ({theta.shape[0]}, B, in); "
@@ -375,6 +434,7 @@ class SharedNet(_TaskModel):
 
     def __init__(self, main: MainMLP, n_tasks: int, seed: int = 0):
         super().__init__()
+        _check_main(main, n_tasks, seed)
         self.main, self.n_tasks = main, n_tasks
         self.theta = nn.Parameter(main.init_theta(generator=torch.Generator().manual_seed(seed)))
 
@@ -388,6 +448,7 @@ class SeparateNets(_TaskModel):
 
     def __init__(self, main: MainMLP, n_tasks: int, seed: int = 0):
         super().__init__()
+        _check_main(main, n_tasks, seed)
         self.main, self.n_tasks = main, n_tasks
         self.theta = nn.Parameter(main.init_theta(n_tasks, generator=torch.Generator().manual_seed(seed)))
 
@@ -418,9 +479,14 @@ class TaskHyperNet(_TaskModel):
                  chunk_size: Optional[int] = 1024, n_c: int = 8, init: str = "hyperfan_in",
                  gain: float = 2.0, emb_std: float = 1.0, seed: int = 0):
         super().__init__()
+        _check_main(main, n_tasks, seed)
         check_positive_ints(n_tasks=n_tasks, n_z=n_z, n_c=n_c)
+        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+            raise ValueError(f"hidden must be a sequence of hidden layer widths, e.g. (64,); got {hidden!r}")
         if not hidden:
             raise ValueError("hidden must list at least one hidden layer width, e.g. (64,)")
+        check_positive_ints(**{f"hidden[{k}]": h for k, h in enumerate(hidden)})
+        check_float(gain=gain, emb_std=emb_std, lo=0.0, lo_open=True)
         _check_choice("init", init, INITS)
         g = torch.Generator().manual_seed(seed)
         self.main, self.n_tasks, self.n_z, self.hidden_sizes = main, n_tasks, n_z, tuple(hidden)
@@ -519,6 +585,13 @@ class PermutedTasks:
     def __init__(self, data, n_tasks: int, seed: int = 0, n_train: Optional[int] = None,
                  n_test: Optional[int] = None):
         check_positive_ints(n_tasks=n_tasks)
+        check_int(n_train=n_train, n_test=n_test, lo=1, optional=True)     # -1 would drop the last image
+        check_int(seed=seed, lo=0, hi=MAX_SEED)
+        missing = [a for a in ("x_train", "y_train", "x_test", "y_test")
+                   if not isinstance(getattr(data, a, None), torch.Tensor)]
+        if missing:
+            raise ValueError(f"data must hold image tensors x_train, y_train, x_test, y_test (an ImageData); "
+                             f"{type(data).__name__} lacks {', '.join(missing)}")
         self.name = getattr(data, "name", "images")
         self.describe_data = data.describe() if hasattr(data, "describe") else self.name
         self.n_tasks = n_tasks
@@ -535,14 +608,33 @@ class PermutedTasks:
     def n_in(self) -> int:
         return self.x_train.shape[1]
 
+    def _task_index(self, task_id) -> int:
+        """One task id as a Python int in 0..n_tasks-1 (a fractional or negative id is refused, not truncated)."""
+        if isinstance(task_id, torch.Tensor) and task_id.dim() == 0 and not task_id.is_floating_point():
+            task_id = int(task_id)
+        if isinstance(task_id, bool) or not isinstance(task_id, (int, np.integer)):
+            raise ValueError(f"task id must be one integer in 0..{self.n_tasks - 1}, got {task_id!r}")
+        if not 0 <= task_id < self.n_tasks:
+            raise ValueError(f"task id {task_id} is out of range: these tasks are numbered 0..{self.n_tasks - 1}")
+        return int(task_id)
+
     def describe(self) -> str:
         return (f"permuted {self.describe_data}; {self.n_tasks} tasks, {len(self.y_train):,} train / "
                 f"{len(self.y_test):,} test images per task")
 
     def permute(self, x: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         """x (T', B, in) or (B, in) with one id -> permuted pixels, same shape."""
+        n_in = self.perms.shape[1]
+        if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3) or x.shape[-1] != n_in:
+            check_shape("x", x, ("B", n_in), fix=f"flattened images of {n_in} pixels, (B, {n_in}) with one task id "
+                                                 f"or (T', B, {n_in}) with T' ids")
         if x.dim() == 2:
-            return x[:, self.perms[int(task_ids)]]
+            return x[:, self.perms[self._task_index(task_ids)]]
+        if not isinstance(task_ids, torch.Tensor) or task_ids.shape != (x.shape[0],) or task_ids.is_floating_point():
+            check_shape("task_ids", task_ids, (x.shape[0],), floating=False,
+                        fix=f"one integer task id per leading index of x (T'={x.shape[0]})")
+        if task_ids.device.type == "cpu" and task_ids.numel() and (task_ids.min() < 0 or task_ids.max() >= self.n_tasks):
+            raise ValueError(f"task_ids must be in 0..{self.n_tasks - 1}, got {task_ids.tolist()}")
         return torch.gather(x, 2, self.perms[task_ids].unsqueeze(1).expand_as(x))
 
 
@@ -550,17 +642,21 @@ class PermutedTasks:
 def task_accuracy(model: _TaskModel, tasks: PermutedTasks, task_ids: Optional[Sequence[int]] = None,
                   batch_size: int = 2000) -> list[float]:
     """Test accuracy of ``model`` on each task (in %)."""
+    check_int(batch_size=batch_size, lo=1)
+    task_ids = range(tasks.n_tasks) if task_ids is None else task_ids
+    task_ids = [tasks._task_index(t) for t in task_ids]        # refused before the model is touched
     was_training = model.training
     model.eval()
-    task_ids = range(tasks.n_tasks) if task_ids is None else task_ids
     accs = []
-    for t in task_ids:
-        correct = 0
-        for s in range(0, len(tasks.y_test), batch_size):
-            x = tasks.permute(tasks.x_test[s:s + batch_size], t)
-            correct += (model(x, int(t)).argmax(-1) == tasks.y_test[s:s + batch_size]).sum().item()
-        accs.append(100.0 * correct / len(tasks.y_test))
-    model.train(was_training)
+    try:
+        for t in task_ids:
+            correct = 0
+            for s in range(0, len(tasks.y_test), batch_size):
+                x = tasks.permute(tasks.x_test[s:s + batch_size], t)
+                correct += (model(x, int(t)).argmax(-1) == tasks.y_test[s:s + batch_size]).sum().item()
+            accs.append(100.0 * correct / len(tasks.y_test))
+    finally:
+        model.train(was_training)
     return accs
 
 
@@ -620,12 +716,23 @@ def output_regularizer(hnet: TaskHyperNet, targets: torch.Tensor, task_ids: Sequ
     targets: θ* (T', P), the hypernet outputs for the earlier tasks, stored before the current
     task started; task_ids: the T' earlier tasks.  Returns a scalar (0 for no earlier task).
     """
+    if not isinstance(hnet, TaskHyperNet):
+        raise ValueError(f"hnet must be a TaskHyperNet (the regulariser pulls its outputs back), "
+                         f"got {type(hnet).__name__}")
     ids = list(task_ids)
+    for t in ids:              # a Python list: checked without touching the device
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < hnet.n_tasks:
+            raise ValueError(f"task_ids must be integers in 0..{hnet.n_tasks - 1}, got {ids!r}")
+    if not isinstance(targets, torch.Tensor):
+        check_shape("targets", targets, (len(ids), hnet.main.num_params))
     if not ids:
         return torch.zeros((), device=targets.device)
     if targets.dim() != 2 or targets.shape[0] != len(ids):
         raise ValueError(f"targets must have shape ({len(ids)}, P) for {len(ids)} earlier tasks, "
                          f"got {tuple(targets.shape)}")
+    if targets.shape[1] != hnet.main.num_params:
+        raise ValueError(f"targets has {targets.shape[1]} values per task but the main net has "
+                         f"P={hnet.main.num_params} parameters; store hnet.generate(...) outputs as targets")
     # The earlier embeddings are kept fixed (detached): only Θ is pulled back.
     current = hnet.generate(hnet.task_emb[torch.as_tensor(ids, device=targets.device)].detach())
     return (current - targets).square().sum(-1).mean()
@@ -638,14 +745,19 @@ class ContinualResult:
     loss: list = field(default_factory=list)
     reg: list = field(default_factory=list)
 
+    def _learned(self) -> list:
+        if not self.acc:
+            raise ValueError("no task has been learned yet (acc is empty): run train_continual first")
+        return self.acc
+
     @property
     def final(self) -> list[float]:
-        return self.acc[-1]
+        return self._learned()[-1]
 
     @property
     def just_learned(self) -> list[float]:
         """Accuracy on each task right after it was learned (the diagonal)."""
-        return [self.acc[i][i] for i in range(len(self.acc))]
+        return [self.acc[i][i] for i in range(len(self._learned()))]
 
     @property
     def forgetting(self) -> list[float]:
@@ -724,6 +836,9 @@ def generated_weight_variance(hnet: TaskHyperNet, n_emb: int = 256, seed: int = 
     """Variance of each generated main-net tensor over ``n_emb`` random embeddings
     e ~ N(0, emb_std²) (the distribution the init assumes).  One entry per tensor in
     ``hnet.main.param_shapes`` ([W_1, b_1, W_2, ...])."""
+    if not isinstance(hnet, TaskHyperNet):
+        raise ValueError(f"hnet must be a TaskHyperNet, got {type(hnet).__name__}")
+    check_int(n_emb=n_emb, lo=2)                      # a variance needs two draws
     g = torch.Generator().manual_seed(seed)
     emb = (torch.randn(n_emb, hnet.n_z, generator=g) * hnet.emb_std).to(hnet.device)
     theta = hnet.generate(emb)
@@ -742,6 +857,8 @@ def weight_spread(thetas: torch.Tensor) -> float:
     — 0 when every condition gets the same weights (weight collapse), about 1 when the
     rows are unrelated.
     """
+    if not isinstance(thetas, torch.Tensor):
+        check_shape("thetas", thetas, ("K", "P"))
     if thetas.dim() != 2 or thetas.shape[0] < 2:
         raise ValueError(f"thetas must have shape (K, P) with K >= 2 conditions, got {tuple(thetas.shape)}")
     thetas = thetas.detach().double()
@@ -753,6 +870,8 @@ def weight_spread(thetas: torch.Tensor) -> float:
 def output_spread(outputs: torch.Tensor) -> float:
     """Same measure as :func:`weight_spread` for main-net outputs (K, B, ...) on the same inputs:
     0 when the output does not depend on the condition (insensitivity to z)."""
+    if not isinstance(outputs, torch.Tensor):
+        check_shape("outputs", outputs, ("K", "B", "..."))
     if outputs.dim() < 2 or outputs.shape[0] < 2:
         raise ValueError(f"outputs must have shape (K, B, ...) with K >= 2 conditions, got {tuple(outputs.shape)}")
     return weight_spread(outputs.flatten(1))
@@ -772,6 +891,7 @@ def z_sensitivity(model: _TaskModel, x: torch.Tensor, task_ids: Optional[Sequenc
     ids = list(range(model.n_tasks)) if task_ids is None else list(task_ids)
     if len(ids) < 2:
         raise ValueError("z_sensitivity needs at least two conditions to compare")
+    check_shape("x", x, ("B", "in"), fix="one batch of inputs, run under every condition")
     probs = model(x.unsqueeze(0).expand(len(ids), *x.shape), ids).softmax(-1)    # (K, B, 10)
     pred = probs.argmax(-1)
     change = (pred != pred[:1]).any(0).float().mean().item() * 100.0
@@ -784,8 +904,11 @@ def dead_fraction(hnet: TaskHyperNet, task_ids: Optional[Sequence[int]] = None) 
 
     A dead unit passes no signal and gets no gradient; when all are dead, θ = head bias for
     every condition and the task embeddings receive exactly zero gradient."""
+    if not isinstance(hnet, TaskHyperNet):
+        raise ValueError(f"hnet must be a TaskHyperNet (only a hypernetwork has hidden units), "
+                         f"got {type(hnet).__name__}")
     ids = list(range(hnet.n_tasks)) if task_ids is None else list(task_ids)
-    emb = hnet.task_emb[torch.as_tensor(ids, device=hnet.device)]
+    emb = hnet.task_emb[hnet._ids(ids)]
     if hnet.chunked:
         t = emb.shape[0]
         x = torch.cat([emb.unsqueeze(1).expand(t, hnet.n_chunks, hnet.n_z),
@@ -825,6 +948,10 @@ def plot_generated_weights(thetas: torch.Tensor, labels: Sequence[str], n: int =
                            title: Optional[str] = None, vmax: Optional[float] = None):
     """Heat map: one row per condition, the first ``n`` generated values.  Identical rows = collapse."""
     import matplotlib.pyplot as plt
+    check_shape("thetas", thetas, ("K", "P"), fix="one row of generated values per condition")
+    if len(labels) != thetas.shape[0]:
+        raise ValueError(f"labels has {len(labels)} entries but thetas {thetas.shape[0]} rows; pass one label per row")
+    check_int(n=n, lo=1)
     ax = ax or plt.gca()
     data = thetas.detach()[:, :n].float().cpu()
     vmax = vmax or float(data.abs().max()) or 1.0
@@ -843,7 +970,10 @@ def plot_diagnostics(reports: dict, ax=None, threshold: float = 0.05, floor: flo
     get no bar, only a label "0" (or "<floor") at the bottom of the axis, in the bar's colour.
     The legend sits in a band above 1 (a spread is never above 1), clear of the bars."""
     import matplotlib.pyplot as plt
-    import numpy as np
+    for name, r in reports.items():
+        missing = [k for k in ("weight_spread", "output_spread") if not isinstance(r, dict) or k not in r]
+        if missing:
+            raise ValueError(f"reports[{name!r}] lacks {', '.join(missing)}; pass {{name: diagnose(...)}}")
     ax = ax or plt.gca()
     names = list(reports)
     pos = np.arange(len(names))
@@ -867,9 +997,14 @@ def plot_diagnostics(reports: dict, ax=None, threshold: float = 0.05, floor: flo
 def plot_accuracy_matrix(acc, ax=None, title: Optional[str] = None):
     """acc[i][j] (after task i, tested on task j) as an annotated heat map."""
     import matplotlib.pyplot as plt
-    import numpy as np
+    try:
+        a = np.array(acc, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("acc must be a square table acc[i][j] of numbers (ContinualResult.acc); "
+                         "its rows have different lengths or hold something else") from None
+    if a.ndim != 2 or a.size == 0:
+        raise ValueError(f"acc must be a non-empty table acc[i][j] (ContinualResult.acc), got shape {a.shape}")
     ax = ax or plt.gca()
-    a = np.array(acc, dtype=float)
     ax.imshow(np.ma.masked_invalid(a), vmin=0, vmax=100, cmap="viridis")
     for i in range(a.shape[0]):
         for j in range(a.shape[1]):

@@ -1078,9 +1078,9 @@ def generate(model: CharLM, vocab: Vocab, prime_text: str = "\n", length: int = 
     if len(vocab) != model.config["vocab_size"]:
         raise ValueError(f"the vocabulary has {len(vocab)} characters but the model predicts "
                          f"{model.config['vocab_size']}; use the vocabulary the model was trained with")
+    ids = vocab.encode(prime_text).to(device).unsqueeze(0)       # (1, P); unknown chars raise
     was_training = model.training
     model.eval()
-    ids = vocab.encode(prime_text).to(device).unsqueeze(0)       # (1, P); unknown chars raise
     logits, state = model(ids)
     logits = logits[0, -1].float().cpu()
     out = []
@@ -1113,10 +1113,10 @@ def scaling_vectors(model: CharLM, vocab: Vocab, text: str, layer: int = 0) -> D
     lay = model.layers[layer]
     if not isinstance(lay, HyperLSTMLayer):
         raise ValueError(f"layer {layer} is a {type(lay).__name__}; scaling vectors exist only for hyperlstm cells")
+    device = next(model.parameters()).device
+    x = vocab.encode(text).to(device).view(-1, 1)               # (T, 1); unknown chars raise
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    x = vocab.encode(text).to(device).view(-1, 1)               # (T, 1)
     if model.embedding is not None:
         x = model.embedding(x)
     for k in range(layer):

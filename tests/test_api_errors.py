@@ -7,7 +7,7 @@ raise the given exception with a message that names the argument (the regex).  R
 object (a model, a layer) also check that the refused call left it as it was: parameters, buffers and
 train/eval mode.  Tiny models, well under a second each.
 
-The table holds 132 hostile calls.
+The table holds 186 hostile calls.
 """
 import matplotlib
 import numpy as np
@@ -17,6 +17,7 @@ import torch.nn as nn
 
 matplotlib.use("Agg")
 
+from hypernet_lib import conditional as CO
 from hypernet_lib import counting as C
 from hypernet_lib import hyperlstm as hl
 from hypernet_lib import hyperlstm_fast as hf
@@ -342,6 +343,11 @@ HYPERLSTM = [
          r"state\[0\] must be a tuple of 4 tensors \(h, c, ĥ, ĉ\)", obj=_lm),
     Case("generate(generator=5)", lambda m: hl.generate(m, _VOCAB, "a", 3, generator=5),
          r"generator must be a torch.Generator \(e.g. torch.Generator\(\).manual_seed\(0\)\) or None, got int", obj=_lm),
+    Case("generate(an unknown prime character, left the model in eval mode)",
+         lambda m: hl.generate(m, _VOCAB, "az", 3), r"text contains 1 character\(s\) not in the model's vocabulary: 'z'",
+         obj=_lm),
+    Case("scaling_vectors(an unknown character, left the model in eval mode)",
+         lambda m: hl.scaling_vectors(m, _VOCAB, "xyz"), "text contains 3 character", obj=_lm),
     Case("scaling_vectors(layer=1 of 1)", lambda m: hl.scaling_vectors(m, _VOCAB, "abc", layer=1),
          r"layer must be an integer in \[0, 0\], got 1", obj=_lm),
     Case("scaling_vectors(layer=-1, silently the last)", lambda m: hl.scaling_vectors(m, _VOCAB, "abc", layer=-1),
@@ -414,8 +420,140 @@ READABLE = [
          "layer must be a HyperLSTMLayer, got LayerNormLSTMLayer"),
 ]
 
+# -------------------------------------------------------------------------------- conditional
+def _main():
+    return CO.MainMLP((16, 6, 3))
+
+
+def _sep():
+    return CO.SeparateNets(_main(), 2)
+
+
+def _thn():
+    return CO.TaskHyperNet(_main(), 2, chunk_size=32)
+
+
+def _psl():
+    torch.manual_seed(0)
+    return CO.PerSampleLinear(3, 4, 2)
+
+
+class _Images:
+    """An ImageData-like set of 4×4 images, 3 classes."""
+    def __init__(self):
+        g = torch.Generator().manual_seed(0)
+        self.x_train, self.y_train = torch.rand(20, 1, 4, 4, generator=g), torch.randint(0, 3, (20,), generator=g)
+        self.x_test, self.y_test = torch.rand(10, 1, 4, 4, generator=g), torch.randint(0, 3, (10,), generator=g)
+
+
+def _tasks():
+    return CO.PermutedTasks(_Images(), 2)
+
+
+_W, _B = torch.zeros(2, 4, 5), torch.zeros(2, 4)       # per-sample weights (B, out, in) and biases (B, out)
+
+CONDITIONAL = [
+    Case("hyperfan_variance(fan_in=0)", lambda: CO.hyperfan_variance("hyperfan_in", "weight", fan_in=0, fan_out=3, d_k=4),
+         "fan_in must be a positive integer, got 0"),
+    Case("hyperfan_variance(d_k=0)", lambda: CO.hyperfan_variance("hyperfan_in", "weight", fan_in=2, fan_out=3, d_k=0),
+         "d_k must be a positive integer, got 0"),
+    Case("hyperfan_variance(fan_out=0)", lambda: CO.hyperfan_variance("hyperfan_out", "bias", fan_in=2, fan_out=0, d_k=4),
+         "fan_out must be a positive integer, got 0"),
+    Case("hyperfan_variance(gain=-1, a negative variance)",
+         lambda: CO.hyperfan_variance("hyperfan_in", "weight", fan_in=2, fan_out=3, d_k=4, gain=-1), "gain must be > 0"),
+    Case("hyperfan_variance(var_e=nan)",
+         lambda: CO.hyperfan_variance("hyperfan_in", "weight", fan_in=2, fan_out=3, d_k=4, var_e=float("nan")),
+         "var_e must be > 0"),
+    Case("apply_bmm(x of 3 features, w of 5)", lambda: CO.apply_bmm(torch.zeros(2, 3), _W, _B),
+         r"x must have shape \(2, 5\), got \(2, 3\); one input per sample, sized like w's last dimension \(5\)"),
+    Case("apply_einsum(x of 3 features, w of 5)", lambda: CO.apply_einsum(torch.zeros(2, 3), _W, _B),
+         r"x must have shape \(2, 5\), got \(2, 3\)"),
+    Case("apply_loop(3 samples, 2 weights)", lambda: CO.apply_loop(torch.zeros(3, 5), _W, _B),
+         r"x must have shape \(2, 5\), got \(3, 5\)"),
+    Case("apply_bmm(bias of 3 rows)", lambda: CO.apply_bmm(torch.zeros(2, 5), _W, torch.zeros(2, 3)),
+         r"b must have shape \(2, 4\), got \(2, 3\)"),
+    Case("PerSampleLinear(gain=-1)", lambda: CO.PerSampleLinear(3, 4, 2, gain=-1), "gain must be > 0"),
+    Case("PerSampleLinear.generate(z 0-dim)", lambda m: m.generate(torch.tensor(1.0)),
+         r"z must have shape \(\.\.\., 2\), got \(\)", obj=_psl),
+    Case("time_per_sample_impls(repeats=0)", lambda: CO.time_per_sample_impls(batch=2, repeats=0),
+         "repeats must be a positive integer, got 0"),
+    Case("MainMLP(sizes=5)", lambda: CO.MainMLP(5), r"sizes must be a sequence of layer widths \(in, \.\.\., out\)"),
+    Case("MainMLP(3 nets for 2 thetas)", lambda m: m(torch.zeros(3, 2, 16), m.init_theta(2)),
+         r"x \(\.\.\., B, in\) has leading dimensions \(3,\) and theta \(\.\.\., P\) \(2,\)", obj=_main),
+    Case("MainMLP.init_theta(n=-1)", lambda m: m.init_theta(-1), "n must be an integer >= 0, got -1", obj=_main),
+    Case("MainMLP.unflatten(theta 0-dim)", lambda m: m.unflatten(torch.tensor(1.0)),
+         r"theta must have shape \(\.\.\., 123\), got \(\)", obj=_main),
+    Case("SharedNet(n_tasks=0, silently built)", lambda: CO.SharedNet(_main(), 0), "n_tasks must be a positive integer"),
+    Case("SeparateNets(n_tasks=-1)", lambda: CO.SeparateNets(_main(), -1), "n_tasks must be a positive integer, got -1"),
+    Case("SeparateNets(main a Linear)", lambda: CO.SeparateNets(nn.Linear(2, 2), 2), "main must be a MainMLP, got Linear"
+         .replace("MainMLP,", r"MainMLP \(a main net with a functional forward\),")),
+    Case("SeparateNets(task ids [])", lambda m: m.thetas([]), r"task ids are empty \(\[\]\); pass at least one task id",
+         obj=_sep),
+    Case("SeparateNets(task id True)", lambda m: m(torch.zeros(1, 16), True),
+         r"task ids must be integers, got True \(a bool is not a task id\)", obj=_sep),
+    Case("TaskHyperNet(hidden=(0,))", lambda: CO.TaskHyperNet(_main(), 2, hidden=(0,)),
+         r"hidden\[0\] must be a positive integer, got 0"),
+    Case("TaskHyperNet(hidden=64)", lambda: CO.TaskHyperNet(_main(), 2, hidden=64),
+         r"hidden must be a sequence of hidden layer widths, e.g. \(64,\); got 64"),
+    Case("TaskHyperNet(emb_std=0)", lambda: CO.TaskHyperNet(_main(), 2, emb_std=0), "emb_std must be > 0"),
+    Case("TaskHyperNet(gain=0, all weights 0)", lambda: CO.TaskHyperNet(_main(), 2, gain=0), "gain must be > 0"),
+    Case("TaskHyperNet(main a Linear)", lambda: CO.TaskHyperNet(nn.Linear(2, 2), 2), "main must be a MainMLP"),
+    Case("PermutedTasks(n_train=-1, drops the last image)", lambda: CO.PermutedTasks(_Images(), 2, n_train=-1),
+         "n_train must be a positive integer, got -1"),
+    Case("PermutedTasks(n_train=2.5)", lambda: CO.PermutedTasks(_Images(), 2, n_train=2.5),
+         "n_train must be an integer, got 2.5"),
+    Case("PermutedTasks(data=None)", lambda: CO.PermutedTasks(None, 2),
+         "data must hold image tensors x_train, y_train, x_test, y_test .* NoneType lacks x_train"),
+    Case("PermutedTasks.permute(task 2 of 2)", lambda: _tasks().permute(torch.zeros(3, 16), 2),
+         r"task id 2 is out of range: these tasks are numbered 0\.\.1"),
+    Case("PermutedTasks.permute(task -1, silently the last)", lambda: _tasks().permute(torch.zeros(3, 16), -1),
+         "task id -1 is out of range"),
+    Case("PermutedTasks.permute(task 1.5, truncated)", lambda: _tasks().permute(torch.zeros(3, 16), 1.5),
+         r"task id must be one integer in 0\.\.1, got 1.5"),
+    Case("PermutedTasks.permute(15 pixels for 16)", lambda: _tasks().permute(torch.zeros(3, 15), 0),
+         r"x must have shape \(B, 16\), got \(3, 15\); flattened images of 16 pixels"),
+    Case("PermutedTasks.permute(2 ids for 3 tasks' images)",
+         lambda: _tasks().permute(torch.zeros(3, 2, 16), torch.tensor([0, 1])),
+         r"task_ids must have shape \(3,\), got \(2,\)"),
+    Case("task_accuracy(task 5 of 2)", lambda m: CO.task_accuracy(m, _tasks(), [5]), "task id 5 is out of range",
+         obj=_sep),
+    Case("task_accuracy(task 1.5, left the model in eval mode)", lambda m: CO.task_accuracy(m, _tasks(), [0, 1.5]),
+         r"task id must be one integer in 0\.\.1, got 1.5", obj=_sep),
+    Case("task_accuracy(batch_size=0)", lambda m: CO.task_accuracy(m, _tasks(), batch_size=0),
+         "batch_size must be a positive integer, got 0", obj=_sep),
+    Case("output_regularizer(targets of 3 values for P=123)",
+         lambda m: CO.output_regularizer(m, torch.zeros(2, 3), [0, 1]),
+         "targets has 3 values per task but the main net has P=123 parameters", obj=_thn),
+    Case("output_regularizer(task 5 of 2)", lambda m: CO.output_regularizer(m, torch.zeros(1, 123), [5]),
+         r"task_ids must be integers in 0\.\.1, got \[5\]", obj=_thn),
+    Case("output_regularizer(a SeparateNets)", lambda m: CO.output_regularizer(m, torch.zeros(1, 123), [0]),
+         "hnet must be a TaskHyperNet", obj=_sep),
+    Case("generated_weight_variance(n_emb=1, NaN)", lambda m: CO.generated_weight_variance(m, n_emb=1),
+         "n_emb must be an integer >= 2, got 1", obj=_thn),
+    Case("weight_spread(a list)", lambda: CO.weight_spread([[1.0, 2.0], [3.0, 4.0]]),
+         r"thetas must be a tensor of shape \(K, P\), got list"),
+    Case("z_sensitivity(x with a task dimension)", lambda m: CO.z_sensitivity(m, torch.zeros(2, 3, 16)),
+         r"x must have shape \(B, in\), got \(2, 3, 16\)", obj=_sep),
+    Case("dead_fraction(task 5 of 2)", lambda m: CO.dead_fraction(m, [0, 5]), r"task ids must be in 0\.\.1", obj=_thn),
+    Case("dead_fraction(task -1, silently the last)", lambda m: CO.dead_fraction(m, [-1]),
+         r"task ids must be in 0\.\.1, got \[-1\]", obj=_thn),
+    Case("dead_fraction(a SeparateNets)", lambda m: CO.dead_fraction(m), "hnet must be a TaskHyperNet", obj=_sep),
+    Case("plot_generated_weights(1 label for 2 rows)",
+         _closing(lambda: CO.plot_generated_weights(torch.zeros(2, 5), ["a"])),
+         "labels has 1 entries but thetas 2 rows"),
+    Case("plot_generated_weights(n=0)", _closing(lambda: CO.plot_generated_weights(torch.zeros(2, 5), ["a", "b"], n=0)),
+         "n must be a positive integer, got 0"),
+    Case("plot_diagnostics(a report without output_spread)",
+         _closing(lambda: CO.plot_diagnostics({"a": {"weight_spread": 0.1}})), r"reports\['a'\] lacks output_spread"),
+    Case("plot_accuracy_matrix(ragged rows)", _closing(lambda: CO.plot_accuracy_matrix([[1, 2], [3]])),
+         r"acc must be a square table acc\[i\]\[j\] of numbers"),
+    Case("plot_accuracy_matrix([])", _closing(lambda: CO.plot_accuracy_matrix([])),
+         r"acc must be a non-empty table acc\[i\]\[j\]"),
+    Case("ContinualResult().final", lambda: CO.ContinualResult().final, r"no task has been learned yet \(acc is empty\)"),
+]
+
 # ---------------------------------------------------------------------------------------- table
-CASES = STATIC + COUNTING + PLOTTING + HYPERLSTM + READABLE
+CASES = STATIC + COUNTING + PLOTTING + HYPERLSTM + READABLE + CONDITIONAL
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
