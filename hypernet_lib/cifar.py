@@ -43,7 +43,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .static import HyperConvGenerator, kernel_from_tiles, tile_grid
-from .utils import check_float, check_int, checkpoint_bytes
+from .utils import check_float, check_int, check_shape, checkpoint_bytes
 
 __all__ = [
     "LayerSpec", "cifar_layer_specs", "VARIANTS", "build_cifar_net", "CifarNet",
@@ -65,6 +65,13 @@ class LayerSpec:
     out_features: int
     in_features: int
     f: int = 3
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"a LayerSpec's name must be a non-empty str, got {self.name!r}")
+        if self.kind not in ("conv", "fc"):
+            raise ValueError(f"LayerSpec {self.name!r}: unknown kind {self.kind!r}; choose 'conv' or 'fc'")
+        check_int(out_features=self.out_features, in_features=self.in_features, f=self.f, lo=1)
 
     @property
     def shape(self) -> tuple:
@@ -100,6 +107,21 @@ def _kaiming_std(spec: LayerSpec) -> float:
 
 
 # ---------------------------------------------------------------------------------- weight sources
+def _check_specs(specs, who: str) -> List[LayerSpec]:
+    """``specs`` as a list of LayerSpec with distinct names, or a ValueError naming the bad entry."""
+    if isinstance(specs, (str, bytes)) or not hasattr(specs, "__iter__"):
+        raise ValueError(f"{who}: specs must be a list of LayerSpec (see cifar_layer_specs), got {type(specs).__name__}")
+    specs = list(specs)
+    for k, spec in enumerate(specs):
+        if not isinstance(spec, LayerSpec):
+            raise ValueError(f"{who}: specs[{k}] must be a LayerSpec (see cifar_layer_specs), got {type(spec).__name__}")
+    names = [spec.name for spec in specs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{who}: layer name(s) {', '.join(dup)} appear more than once in specs")
+    return specs
+
+
 class WeightSource(nn.Module):
     """Base class: ``forward() -> {name: weight}`` for the layers in ``self.specs``."""
     kind = "base"
@@ -120,7 +142,7 @@ class OrdinaryWeights(WeightSource):
 
     def __init__(self, specs: Sequence[LayerSpec]):
         super().__init__()
-        self.specs = list(specs)
+        self.specs = _check_specs(specs, "OrdinaryWeights")
         self.weights = nn.ParameterDict(
             {s.name: nn.Parameter(torch.randn(s.shape) * _kaiming_std(s)) for s in self.specs})
 
@@ -140,7 +162,8 @@ class NaiveHeads(WeightSource):
 
     def __init__(self, specs: Sequence[LayerSpec], n_z: int = 16):
         super().__init__()
-        self.specs = list(specs)
+        self.specs = _check_specs(specs, "NaiveHeads")
+        check_int(n_z=n_z, lo=1)
         self.n_z = n_z
         self.z = nn.ParameterDict({s.name: nn.Parameter(torch.randn(n_z)) for s in self.specs})
         self.heads = nn.ModuleDict()
@@ -200,9 +223,11 @@ class ChunkedHyperWeights(WeightSource):
     def __init__(self, specs: Sequence[LayerSpec], n_z: int = 64, d: Optional[int] = None,
                  n_out: int = 16, n_in: int = 16, f: int = 3, generator: Optional[HyperConvGenerator] = None):
         super().__init__()
-        self.specs = list(specs)
+        self.specs = _check_specs(specs, "ChunkedHyperWeights")
         if not self.specs:
             raise ValueError("ChunkedHyperWeights needs at least one layer")
+        if generator is not None and not isinstance(generator, HyperConvGenerator):
+            raise ValueError(f"generator must be a HyperConvGenerator, got {type(generator).__name__}")
         self.generator = generator if generator is not None else HyperConvGenerator(f, n_in, n_out, n_z, d)
         g = self.generator
         self.n_z = g.n_z
@@ -269,8 +294,13 @@ class CompositeWeights(WeightSource):
 
     def __init__(self, sources: Iterable[WeightSource], order: Sequence[LayerSpec]):
         super().__init__()
+        sources = list(sources)
+        for k, src in enumerate(sources):
+            if not isinstance(src, WeightSource):
+                raise ValueError(f"sources[{k}] must be a WeightSource (OrdinaryWeights, NaiveHeads, "
+                                 f"ChunkedHyperWeights), got {type(src).__name__}")
         self.sources = nn.ModuleList(sources)
-        self.specs = list(order)
+        self.specs = _check_specs(order, "CompositeWeights")
         served = [n for src in self.sources for n in src.names]
         if sorted(served) != sorted(self.names):
             raise ValueError(f"the sources serve layers {served}, but the net needs {self.names}")
@@ -291,7 +321,7 @@ class CompositeWeights(WeightSource):
         for src in self.sources:
             if name in src.names:
                 return src.kind
-        raise KeyError(name)
+        raise KeyError(f"no layer named {name!r}; the layers are {', '.join(self.names)}")
 
 
 # ------------------------------------------------------------------------------------------ the net
@@ -306,7 +336,15 @@ class CifarNet(nn.Module):
                  variant: str = "custom"):
         super().__init__()
         check_float(dropout=dropout, lo=0.0, hi=1.0, hi_open=True)
-        self.specs = list(specs)
+        self.specs = _check_specs(specs, "CifarNet")
+        if not isinstance(source, WeightSource):
+            raise ValueError(f"source must be a WeightSource (see build_cifar_net), got {type(source).__name__}")
+        missing = [s.name for s in self.specs if s.name not in source.names]
+        if missing:
+            raise ValueError(f"the source makes no weight for layer(s) {', '.join(missing)}; it serves "
+                             f"{', '.join(source.names) or 'none'}")
+        if not any(s.kind == "conv" for s in self.specs):
+            raise ValueError("CifarNet needs at least one conv layer in specs (its first conv reads the images)")
         self.source = source
         self.variant = variant
         self.convs = [s for s in self.specs if s.kind == "conv"]
@@ -318,9 +356,18 @@ class CifarNet(nn.Module):
 
     # -- the forward pass
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            check_shape("x", x, ("B", self.in_channels, "H", "W"))
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected images of shape (B, {self.in_channels}, H, W), "
                              f"got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"images must be floating point, got dtype {x.dtype}; convert with x.float() "
+                             "(and normalise them as the training data was)")
+        small = 2 ** sum(s.name in self.POOL_AFTER for s in self.convs)      # each 2×2 max-pool halves H and W
+        if x.shape[2] < small or x.shape[3] < small:
+            raise ValueError(f"images of {x.shape[2]}×{x.shape[3]} are too small: the net max-pools "
+                             f"{small.bit_length() - 1} times, so H and W must be at least {small} (32×32 for CIFAR)")
         w = self.source()                     # {name: weight}, generated once per call
         b = self.biases
         for s in self.convs:
@@ -343,6 +390,8 @@ class CifarNet(nn.Module):
         return {s.name: w[s.name].detach() for s in self.specs}
 
     def layer_kind(self, name: str) -> str:
+        if name not in [s.name for s in self.specs]:
+            raise KeyError(f"no layer named {name!r}; the layers are {', '.join(s.name for s in self.specs)}")
         src = self.source
         return src.kind_of(name) if isinstance(src, CompositeWeights) else src.kind
 
@@ -460,9 +509,8 @@ class WideResNet(nn.Module):
     def __init__(self, depth: int = 40, width: int = 1, hyper: bool = False, num_classes: int = 10,
                  n_z: int = 64):
         super().__init__()
-        if (depth - 4) % 6:
-            raise ValueError(f"WRN depth must be 6n+4 (e.g. 16, 28, 40), got {depth}")
-        n = (depth - 4) // 6
+        n = wrn_blocks_per_group(depth, width)
+        check_int(num_classes=num_classes, n_z=n_z, lo=1)
         widths = [16, 16 * width, 32 * width, 64 * width]
         self.conv1 = nn.Conv2d(3, widths[0], 3, padding=1, bias=False)
         blocks, shapes, in_c = [], [], widths[0]
@@ -486,6 +534,8 @@ class WideResNet(nn.Module):
         return self.kernels() if self.hyper else list(self.kernels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
+            check_shape("x", x, ("B", 3, "H", "W"), floating=True, fix="colour images (B, 3, H, W), e.g. 32×32")
         ks = self.all_kernels()
         x = self.conv1(x)
         for i, blk in enumerate(self.blocks):
@@ -511,6 +561,10 @@ def make_augment(crop: int = 4, flip: bool = True, rotate: float = 0.0, jitter: 
     No Python loop over images.
     """
     from .data import random_crop, random_flip
+
+    check_int(crop=crop, lo=0)
+    check_float(rotate=rotate, jitter=jitter, lo=0.0)
+    check_float(erase=erase, lo=0.0, hi=1.0)
 
     def augment(x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         b, dev = x.shape[0], x.device
@@ -549,6 +603,7 @@ def to_cifar_shape(data, size: int = 32, channels: int = 3):
     ``name``/``source`` saying so.  Used when CIFAR-100 itself is not on disk."""
     import dataclasses as dc
 
+    check_int(size=size, channels=channels, lo=1)
     bg = float(data.x_train.amin()) if data.x_train.numel() else 0.0     # the background value
     images = {}
     for split in ("train", "val", "test"):
@@ -560,7 +615,10 @@ def to_cifar_shape(data, size: int = 32, channels: int = 3):
             raise ValueError(f"images of {tuple(x.shape[-2:])} are larger than {size}×{size}")
         x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=bg)
         if x.shape[1] != channels:
-            x = x.expand(-1, channels, -1, -1).contiguous() if x.shape[1] == 1 else x
+            if x.shape[1] != 1:
+                raise ValueError(f"x_{split} has {x.shape[1]} channels: only one channel can be repeated to "
+                                 f"channels={channels}; pass channels={x.shape[1]}")
+            x = x.expand(-1, channels, -1, -1).contiguous()
         images[f"x_{split}"] = x
     return dc.replace(data, **images, name=f"{data.name} as {channels}×{size}×{size}",
                       source=f"{data.source}; padded and channel-repeated stand-in, NOT CIFAR-100")
@@ -611,6 +669,8 @@ class TrainingTracker:
     statistics and conv1's kernel."""
 
     def __init__(self, net: CifarNet):
+        if not isinstance(net, CifarNet):
+            raise ValueError(f"net must be a CifarNet (see build_cifar_net), got {type(net).__name__}")
         self.net = net
         self.z, self.z_layers, self.z_norms, self.stats, self.conv1, self.labels = [], [], [], [], [], []
 
@@ -635,6 +695,8 @@ class TrainingTracker:
     @classmethod
     def from_state(cls, net: "CifarNet", state: dict) -> "TrainingTracker":
         """A tracker for ``net`` holding the snapshots of :meth:`state` (no new snapshot)."""
+        if not isinstance(state, dict):
+            raise ValueError(f"state must be the dict TrainingTracker.state() returns, got {type(state).__name__}")
         missing = [k for k in cls._FIELDS if k not in state]
         if missing:
             raise ValueError(f"tracker state lacks {', '.join(missing)}")
@@ -646,15 +708,34 @@ class TrainingTracker:
 
     def z_drift(self) -> Dict[str, List[float]]:
         """Per layer, ||z_t - z_0|| / ||z_0|| for every snapshot t (how far training moved the embeddings)."""
+        if not self.z_layers:
+            raise ValueError("the tracker has no snapshot yet; call snapshot() before training")
         z0 = self.z_layers[0]
         return {n: [((zt[n] - z0[n]).norm() / z0[n].norm().clamp_min(1e-12)).item() for zt in self.z_layers]
                 for n in z0}
 
 
+def _check_snapshots(snapshots) -> list:
+    """``snapshots`` as a non-empty list of tensors of one shape, or a ValueError naming the bad one."""
+    if isinstance(snapshots, torch.Tensor) or not hasattr(snapshots, "__iter__"):
+        raise ValueError(f"snapshots must be a list of tensors (one per snapshot, e.g. TrainingTracker.z), "
+                         f"got {type(snapshots).__name__}")
+    snapshots = list(snapshots)
+    if not snapshots:
+        raise ValueError("snapshots is empty; pass the snapshots of a path, e.g. TrainingTracker.z")
+    for t, s in enumerate(snapshots):
+        if not isinstance(s, torch.Tensor):
+            raise ValueError(f"snapshots[{t}] must be a tensor, got {type(s).__name__}")
+        if s.shape != snapshots[0].shape:
+            raise ValueError(f"snapshots[{t}] has shape {tuple(s.shape)} but snapshots[0] {tuple(snapshots[0].shape)}; "
+                             "every snapshot must be of the same embedding")
+    return snapshots
+
+
 def path_length_share(snapshots: Sequence[torch.Tensor], upto: int) -> float:
     """Share of a path's length, sum_t ||s_{t+1} - s_t||, covered by its first ``upto`` steps
     (0..1).  Measured in the full embedding space, not in a projection."""
-    zs = torch.stack([s.double().flatten() for s in snapshots])
+    zs = torch.stack([s.double().flatten() for s in _check_snapshots(snapshots)])
     steps = (zs[1:] - zs[:-1]).norm(dim=1)
     if steps.numel() == 0 or not 0 <= upto <= steps.numel():
         raise ValueError(f"upto must be between 0 and the {steps.numel()} steps of the path, got {upto}")
@@ -665,6 +746,12 @@ def path_length_share(snapshots: Sequence[torch.Tensor], upto: int) -> float:
 def pca_trajectory(snapshots: Sequence[torch.Tensor], k: int = 2):
     """Project T snapshots of a flattened embedding vector (each (P,)) onto their top-k principal
     components.  Returns (coords (T, k), explained variance ratio (k,))."""
+    check_int(k=k, lo=1)
+    snapshots = _check_snapshots(snapshots)
+    for t, s in enumerate(snapshots):
+        if s.dim() != 1:
+            raise ValueError(f"snapshots[{t}] has shape {tuple(s.shape)}; each snapshot must be a flat vector (P,), "
+                             "e.g. CifarNet.z_flat()")
     zs = torch.stack([s.double() for s in snapshots])            # (T, P)
     if zs.shape[0] < 2 or zs.shape[1] == 0:
         raise ValueError("a PCA trajectory needs at least two snapshots of a non-empty embedding")

@@ -7,8 +7,10 @@ raise the given exception with a message that names the argument (the regex).  R
 object (a model, a layer) also check that the refused call left it as it was: parameters, buffers and
 train/eval mode.  Tiny models, well under a second each.
 
-The table holds 186 hostile calls.
+The table holds 216 hostile calls.
 """
+import dataclasses
+
 import matplotlib
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ import torch.nn as nn
 
 matplotlib.use("Agg")
 
+from hypernet_lib import cifar as CF
 from hypernet_lib import conditional as CO
 from hypernet_lib import counting as C
 from hypernet_lib import hyperlstm as hl
@@ -552,8 +555,85 @@ CONDITIONAL = [
     Case("ContinualResult().final", lambda: CO.ContinualResult().final, r"no task has been learned yet \(acc is empty\)"),
 ]
 
+# -------------------------------------------------------------------------------------- cifar
+_SPECS = CF.cifar_layer_specs(width=0.05)          # conv 3→3→6→13→26→26, fc 26→51→26→100
+
+
+def _net(variant="standard"):
+    torch.manual_seed(0)
+    return CF.build_cifar_net(variant, width=0.05)
+
+
+def _wrn():
+    torch.manual_seed(0)
+    return CF.WideResNet(10, 1)
+
+
+@dataclasses.dataclass
+class _Gray:
+    """An ImageData-like set of 3-channel 28×28 images (x_train, x_val, x_test)."""
+    name: str = "gray"
+    source: str = "test"
+    x_train: torch.Tensor = dataclasses.field(default_factory=lambda: torch.zeros(2, 3, 28, 28))
+    x_val: torch.Tensor = dataclasses.field(default_factory=lambda: torch.zeros(2, 3, 28, 28))
+    x_test: torch.Tensor = dataclasses.field(default_factory=lambda: torch.zeros(2, 3, 28, 28))
+
+
+CIFAR = [
+    Case("LayerSpec(kind='lstm', read as fc)", lambda: CF.LayerSpec("x", "lstm", 3, 4).shape,
+         "LayerSpec 'x': unknown kind 'lstm'; choose 'conv' or 'fc'"),
+    Case("LayerSpec(out_features=0)", lambda: CF.LayerSpec("x", "conv", 0, 4),
+         "out_features must be a positive integer, got 0"),
+    Case("NaiveHeads(n_z=0)", lambda: CF.NaiveHeads(_SPECS, n_z=0), "n_z must be a positive integer, got 0"),
+    Case("build_cifar_net(naive_full, n_z=2.5)", lambda: CF.build_cifar_net("naive_full", width=0.05, n_z=2.5),
+         "n_z must be an integer, got 2.5"),
+    Case("OrdinaryWeights([1])", lambda: CF.OrdinaryWeights([1]),
+         r"OrdinaryWeights: specs\[0\] must be a LayerSpec \(see cifar_layer_specs\), got int"),
+    Case("ChunkedHyperWeights(generator a Linear)",
+         lambda: CF.ChunkedHyperWeights(_SPECS, generator=nn.Linear(2, 2)), "generator must be a HyperConvGenerator"),
+    Case("CifarNet(a source for 2 of 8 layers)", lambda: CF.CifarNet(CF.OrdinaryWeights(_SPECS[:2]), _SPECS),
+         "the source makes no weight for layer.* conv3, conv4, conv5, fc1, fc2, fc3; it serves conv1, conv2"),
+    Case("CifarNet(no conv layer)",
+         lambda: CF.CifarNet(CF.OrdinaryWeights([CF.LayerSpec("fc", "fc", 3, 4)]), [CF.LayerSpec("fc", "fc", 3, 4)]),
+         "CifarNet needs at least one conv layer"),
+    Case("CifarNet(4×4 images)", lambda m: m(torch.zeros(2, 3, 4, 4)),
+         r"images of 4×4 are too small: the net max-pools 3 times, so H and W must be at least 8", obj=_net),
+    Case("CifarNet(uint8 images)", lambda m: m(torch.zeros(2, 3, 32, 32, dtype=torch.uint8)),
+         r"images must be floating point, got dtype torch.uint8; convert with x.float\(\)", obj=_net),
+    Case("CifarNet(a list)", lambda m: m([1]), r"x must be a tensor of shape \(B, 3, H, W\), got list", obj=_net),
+    Case("CifarNet.layer_kind('conv9', answered 'ordinary')", lambda m: m.layer_kind("conv9"),
+         "no layer named 'conv9'; the layers are conv1, ", KeyError, obj=_net),
+    Case("CompositeWeights.kind_of('conv9')", lambda m: m.layer_kind("conv9"), "no layer named 'conv9'", KeyError,
+         obj=lambda: _net("partial")),
+    Case("WideResNet(depth=4, no blocks)", lambda: CF.WideResNet(4), r"WRN depth must be 6n\+4 with n >= 1"),
+    Case("WideResNet(depth=-2, no blocks)", lambda: CF.WideResNet(-2), "depth must be a positive integer, got -2"),
+    Case("WideResNet(depth=40.0)", lambda: CF.WideResNet(40.0), "depth must be an integer, got 40.0"),
+    Case("WideResNet(width=0)", lambda: CF.WideResNet(10, 0), "width must be a positive integer, got 0"),
+    Case("WideResNet(num_classes=0, silently built)", lambda: CF.WideResNet(10, 1, num_classes=0),
+         "num_classes must be a positive integer, got 0"),
+    Case("WideResNet(1-channel images)", lambda m: m(torch.zeros(2, 1, 32, 32)),
+         r"x must have shape \(B, 3, H, W\), got \(2, 1, 32, 32\); colour images", obj=_wrn),
+    Case("make_augment(crop=-1)", lambda: CF.make_augment(crop=-1), "crop must be an integer >= 0, got -1"),
+    Case("make_augment(erase=2, a probability)", lambda: CF.make_augment(erase=2), "erase must be >= 0 and <= 1"),
+    Case("make_augment(rotate=nan)", lambda: CF.make_augment(rotate=float("nan")), "rotate must be >= 0"),
+    Case("to_cifar_shape(3-channel images to channels=2, name says 2)", lambda: CF.to_cifar_shape(_Gray(), channels=2),
+         "x_train has 3 channels: only one channel can be repeated to channels=2"),
+    Case("path_length_share([])", lambda: CF.path_length_share([], 0), "snapshots is empty"),
+    Case("path_length_share(snapshots of two sizes)", lambda: CF.path_length_share([torch.zeros(2), torch.ones(3)], 1),
+         r"snapshots\[1\] has shape \(3,\) but snapshots\[0\] \(2,\)"),
+    Case("pca_trajectory(k=-1, drops the last component)",
+         lambda: CF.pca_trajectory([torch.zeros(2), torch.ones(2)], k=-1), "k must be a positive integer, got -1"),
+    Case("pca_trajectory(2-D snapshots)", lambda: CF.pca_trajectory([torch.zeros(2, 2), torch.ones(2, 2)]),
+         r"snapshots\[0\] has shape \(2, 2\); each snapshot must be a flat vector \(P,\)"),
+    Case("TrainingTracker(not a CifarNet)", lambda: CF.TrainingTracker(3), "net must be a CifarNet"),
+    Case("TrainingTracker.z_drift(no snapshot)", lambda: CF.TrainingTracker(_net()).z_drift(),
+         r"the tracker has no snapshot yet; call snapshot\(\)"),
+    Case("TrainingTracker.from_state(None)", lambda: CF.TrainingTracker.from_state(_net(), None),
+         r"state must be the dict TrainingTracker.state\(\) returns, got NoneType"),
+]
+
 # ---------------------------------------------------------------------------------------- table
-CASES = STATIC + COUNTING + PLOTTING + HYPERLSTM + READABLE + CONDITIONAL
+CASES = STATIC + COUNTING + PLOTTING + HYPERLSTM + READABLE + CONDITIONAL + CIFAR
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -594,3 +674,12 @@ def test_int32_ids_work_in_every_layer_as_int64_ids_do():
     cell = _cell()
     with torch.no_grad():
         assert torch.equal(cell.run(_IDS.int())[0], cell.run(_IDS)[0])
+
+
+def test_a_numpy_or_0_dim_tensor_task_id_is_one_task_id_like_an_int():
+    """np.int64(1) and torch.tensor(1) were read as a list of one id, so x (B, in) was refused with
+    'with 1 task ids, x must have shape (1, B, in)'.  They now select one task, as 1 does."""
+    torch.manual_seed(0)
+    net, x = _sep(), torch.randn(4, 16)
+    for one in (np.int64(1), torch.tensor(1)):
+        assert torch.equal(net(x, one), net(x, 1))
