@@ -8,19 +8,22 @@ class and Q query images per class. A model sees the support set and must classi
   ``torch.rand(...).topk`` to pick K+Q distinct images per class (no Python loop over episodes).
 * :class:`ConvEncoder` f(x): the same small conv net for every method.
 * :class:`HyperFewShot`: the hypernetwork. From the pooled class embeddings
-  p_c = (1/K) Σ_k f(x_ck) and the support summary s = (1/N) Σ_c p_c it generates a small head
-  with H hidden units for every episode,
+  p_c = (1/K) Σ_k f(x_ck) and the support summary s = (1/N) Σ_c p_c it generates the head of
+  every episode, optionally with H hidden units (H = 0: the last layer only),
 
-      A, a = h_A(s)                          hidden layer  (H, D), (H,)    from the whole support set
-      φ(x) = [f(x), ReLU(A f(x) + a)]        embedding plus H generated hidden units
-      u_c  = (1/K) Σ_k φ(x_ck)               class c in the generated feature space
-      w_c  = u_c + h_w([u_c, u_c − ū])       last-layer row of class c     (D+H,)
-      b_c  = −½‖u_c‖² + h_b([u_c, u_c − ū])  its bias
+      A, a = h_A(s)                            hidden layer  (H, D), (H,)    from the whole support set
+      φ(x) = [f(x), ReLU(A f(x) + a)]          embedding plus H generated hidden units (φ = f if H = 0)
+      u_c  = (1/K) Σ_k φ(x_ck)                 class c in the generated feature space
+      w_c  = 2σ u_c + h_w([u_c, u_c − ū])      last-layer row of class c     (D+H,)
+      b_c  = −σ‖u_c‖² + h_b([u_c, u_c − ū])    its bias
 
   and classifies query q by logits_c = w_c · φ(q) + b_c (einsum over a batch of episodes).
-  The skip terms u_c and −½‖u_c‖² make the generated last layer start as a nearest-mean
-  classifier in φ-space (``residual=True``); ``residual=False`` generates w_c, b_c from
-  scratch. h_A's output head uses the hyperfan-in variance of :mod:`hypernet_lib.conditional`.
+  With h_w = h_b = 0 (their initial value, ``residual=True``) the logits are
+  σ(−‖φ(q) − u_c‖² + ‖φ(q)‖²): the prototypical classifier in φ-space, scaled by σ (``scale``);
+  the softmax ignores the ‖φ(q)‖² term. With H = 0 and σ = 1 the hypernetwork therefore starts
+  exactly as a prototypical network and learns corrections to it. ``residual=False`` generates
+  w_c, b_c from scratch. h_A's output head uses the hyperfan-in variance of
+  :mod:`hypernet_lib.conditional`.
 * Baselines, same encoder and training budget: :class:`ProtoNet` (Snell et al., 2017:
   logits_c = −‖f(q) − p_c‖²) and :class:`FineTune` (a shared net trained by ordinary
   classification on the training classes; at test time a new linear head is fitted on the
@@ -41,7 +44,7 @@ import torch.nn.functional as F
 
 from .conditional import hyperfan_variance
 from .train import make_optimizer
-from .utils import check_positive_ints
+from .utils import check_float, check_int, check_positive_ints
 
 __all__ = [
     "MNIST_FASHION_NAMES", "MNIST_FASHION_TRAIN", "MNIST_FASHION_TEST",
@@ -301,19 +304,24 @@ class HyperFewShot(_EpisodicModel):
 
     Args:
         encoder: the shared :class:`ConvEncoder` (D = ``encoder.dim``).
-        hidden: H, hidden units of the generated head.
-        width: hidden width of the hypernetwork's two MLPs (d_k in Chang et al.).
+        hidden: H, hidden units of the generated head; 0 generates the last layer only.
+        width: hidden width of the hypernetwork's MLPs (d_k in Chang et al.).
         residual: start the last layer as a nearest-mean classifier (see module docstring).
+        scale: σ, the nearest-mean start's scale; 1 is the prototypical network's −‖φ(q) − u_c‖².
     """
 
-    def __init__(self, encoder: ConvEncoder, hidden: int = 32, width: int = 128, residual: bool = True):
+    def __init__(self, encoder: ConvEncoder, hidden: int = 0, width: int = 128, residual: bool = True,
+                 scale: float = 1.0):
         super().__init__()
-        check_positive_ints(hidden=hidden, width=width)
-        self.encoder, self.hidden, self.width, self.residual = encoder, hidden, width, residual
+        check_int(hidden=hidden, lo=0)
+        check_positive_ints(width=width)
+        check_float(scale=scale, lo=0.0, lo_open=True)
+        self.encoder, self.hidden, self.width, self.residual, self.scale = encoder, hidden, width, residual, scale
         d = encoder.dim
-        self.set_net = nn.Linear(d, width)                 # s -> e_s
-        self.head_A = nn.Linear(width, hidden * d)         # e_s -> A (hidden layer weights)
-        self.head_a = nn.Linear(width, hidden)             # e_s -> a
+        if hidden:                                         # the optional generated hidden layer
+            self.set_net = nn.Linear(d, width)             # s -> e_s
+            self.head_A = nn.Linear(width, hidden * d)     # e_s -> A (hidden layer weights)
+            self.head_a = nn.Linear(width, hidden)         # e_s -> a
         self.class_net = nn.Linear(2 * (d + hidden), width)  # [u_c, u_c − ū] -> e_c
         self.head_w = nn.Linear(width, d + hidden)         # e_c -> Δw_c
         self.head_b = nn.Linear(width, 1)                  # e_c -> Δb_c
@@ -322,9 +330,15 @@ class HyperFewShot(_EpisodicModel):
     def reset_parameters(self) -> None:
         d = self.encoder.dim
         with torch.no_grad():
-            for lin in (self.set_net, self.class_net):
+            for lin in (self.set_net, self.class_net) if self.hidden else (self.class_net,):
                 nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
                 nn.init.zeros_(lin.bias)
+            if self.residual:                              # Δw = Δb = 0: the head starts as nearest-mean
+                for lin in (self.head_w, self.head_b):
+                    nn.init.zeros_(lin.weight)
+                    nn.init.zeros_(lin.bias)
+            if not self.hidden:
+                return
             # hyperfan-in (Chang et al., 2020) for the generated hidden layer: Var(A) = 2 / (2 D), assuming E[e_s²] = 1
             self.head_A.weight.normal_(0.0, math.sqrt(hyperfan_variance(
                 "hyperfan_in", "weight", fan_in=d, fan_out=self.hidden, d_k=self.width)))
@@ -332,23 +346,22 @@ class HyperFewShot(_EpisodicModel):
                 "hyperfan_in", "bias", fan_in=d, fan_out=self.hidden, d_k=self.width)))
             for lin in (self.head_A, self.head_a):
                 nn.init.zeros_(lin.bias)
-            if self.residual:                              # Δw = Δb = 0: the head starts as nearest-mean
-                for lin in (self.head_w, self.head_b):
-                    nn.init.zeros_(lin.weight)
-                    nn.init.zeros_(lin.bias)
 
     def generate(self, sup: torch.Tensor) -> dict:
         """Support embeddings (E, N, K, D) -> the generated head {A, a, w, b}."""
-        s = prototypes(sup).mean(1)                                         # (E, D) support summary
-        e_s = F.relu(self.set_net(s))
-        A = self.head_A(e_s).unflatten(-1, (self.hidden, sup.shape[-1]))    # (E, H, D)
-        a = self.head_a(e_s)                                                # (E, H)
+        if self.hidden:
+            s = prototypes(sup).mean(1)                                     # (E, D) support summary
+            e_s = F.relu(self.set_net(s))
+            A = self.head_A(e_s).unflatten(-1, (self.hidden, sup.shape[-1]))   # (E, H, D)
+            a = self.head_a(e_s)                                            # (E, H)
+        else:                                                               # H = 0: φ = f
+            A, a = sup.new_zeros(sup.shape[0], 0, sup.shape[-1]), sup.new_zeros(sup.shape[0], 0)
         phi = self.features(A, a, sup.flatten(1, 2)).unflatten(1, sup.shape[1:3])   # φ(x_ck)
         u = phi.mean(2)                                                     # (E, N, D+H) u_c
         e_c = F.relu(self.class_net(torch.cat([u, u - u.mean(1, keepdim=True)], -1)))
         w, b = self.head_w(e_c), self.head_b(e_c).squeeze(-1)              # (E, N, D+H), (E, N)
-        if self.residual:
-            w, b = w + u, b - 0.5 * u.square().sum(-1)                      # w_c = u_c + Δw, b_c = −½‖u_c‖² + Δb
+        if self.residual:                                                   # w_c = 2σu_c + Δw, b_c = −σ‖u_c‖² + Δb
+            w, b = w + 2 * self.scale * u, b - self.scale * u.square().sum(-1)
         return {"A": A, "a": a, "w": w, "b": b}
 
     @staticmethod

@@ -102,15 +102,52 @@ def test_generated_head_matches_per_episode_loop():
         torch.testing.assert_close(batched[e], phi @ h["w"][0].T + h["b"][0])
 
 
-def test_residual_head_starts_as_nearest_mean():
+@pytest.mark.parametrize("hidden", [0, 3])
+@pytest.mark.parametrize("scale", [0.5, 1.0])
+def test_residual_head_starts_as_nearest_mean(hidden, scale):
+    """At the start, logits = σ(−‖φ(q) − u_c‖² + ‖φ(q)‖²), computed here with cdist."""
     torch.manual_seed(2)
-    model = HyperFewShot(ConvEncoder(dim=6, width=4), hidden=3, width=8).double()
+    model = HyperFewShot(ConvEncoder(dim=6, width=4), hidden=hidden, width=8, scale=scale).double()
     sup, qry = torch.randn(2, 3, 4, 6, dtype=torch.double), torch.randn(2, 5, 6, dtype=torch.double)
     h = model.generate(sup)
+    assert h["w"].shape == (2, 3, 6 + hidden) and h["A"].shape == (2, hidden, 6)
     phi_q = model.features(h["A"], h["a"], qry)
     u = model.features(h["A"], h["a"], sup.flatten(1, 2)).unflatten(1, (3, 4)).mean(2)
-    nearest = -0.5 * torch.cdist(phi_q, u).square() + 0.5 * phi_q.square().sum(-1, keepdim=True)
+    nearest = scale * (-torch.cdist(phi_q, u).square() + phi_q.square().sum(-1, keepdim=True))
     torch.testing.assert_close(model.logits(sup, qry), nearest)
+
+
+def test_last_layer_hypernetwork_starts_as_the_prototypical_network():
+    """H = 0, σ = 1: the same class probabilities as ProtoNet on the same encoder, for every query."""
+    torch.manual_seed(3)
+    enc = ConvEncoder(dim=8, width=4).double()
+    hyper, proto = HyperFewShot(enc, hidden=0, width=8).double(), ProtoNet(enc)
+    sup, qry = torch.randn(2, 4, 3, 1, 28, 28, dtype=torch.double), torch.randn(2, 6, 1, 28, 28, dtype=torch.double)
+    torch.testing.assert_close(hyper(sup, qry).log_softmax(-1), proto(sup, qry).log_softmax(-1))
+    assert not any(n.startswith(("set_net", "head_A", "head_a")) for n, _ in hyper.named_parameters())
+
+
+def test_last_layer_hypernetwork_gradients_reach_every_parameter():
+    torch.manual_seed(4)
+    model = HyperFewShot(ConvEncoder(dim=8, width=4), hidden=0, width=16)
+    with torch.no_grad():                                   # move off the zero start, so Δw, Δb matter
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    sup, qry = torch.randn(3, 4, 2, 1, 28, 28), torch.randn(3, 6, 1, 28, 28)
+    logits = model(sup, qry)
+    assert logits.shape == (3, 6, 4)
+    logits.log_softmax(-1)[..., 0].sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"hidden": -1}, "hidden"), ({"hidden": 2.5}, "hidden"), ({"width": 0}, "width"),
+    ({"scale": 0.0}, "scale"), ({"scale": float("nan")}, "scale"),
+])
+def test_hyper_fewshot_refuses_bad_sizes(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        HyperFewShot(ConvEncoder(dim=4, width=2), **kwargs)
 
 
 def test_training_and_evaluation_run_for_every_method():
