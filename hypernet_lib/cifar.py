@@ -355,7 +355,8 @@ class CifarNet(nn.Module):
         self.in_channels = self.convs[0].in_features
 
     # -- the forward pass
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _check_images(self, x) -> None:
+        """A ValueError naming the problem unless x is a float batch (B, C, H, W) this net can pool."""
         if not isinstance(x, torch.Tensor):
             check_shape("x", x, ("B", self.in_channels, "H", "W"))
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -368,6 +369,9 @@ class CifarNet(nn.Module):
         if x.shape[2] < small or x.shape[3] < small:
             raise ValueError(f"images of {x.shape[2]}×{x.shape[3]} are too small: the net max-pools "
                              f"{small.bit_length() - 1} times, so H and W must be at least {small} (32×32 for CIFAR)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_images(x)                 # (B, C, H, W), float
         w = self.source()                     # {name: weight}, generated once per call
         b = self.biases
         for s in self.convs:
@@ -534,8 +538,7 @@ class WideResNet(nn.Module):
         return self.kernels() if self.hyper else list(self.kernels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
-            check_shape("x", x, ("B", 3, "H", "W"), floating=True, fix="colour images (B, 3, H, W), e.g. 32×32")
+        check_shape("x", x, ("B", 3, "H", "W"), floating=True, fix="colour images (B, 3, H, W), e.g. 32×32")
         ks = self.all_kernels()
         x = self.conv1(x)
         for i, blk in enumerate(self.blocks):

@@ -120,10 +120,7 @@ class ReadableHyperLSTMCell(nn.Module):
     def forward(self, x: torch.Tensor, state: Tuple[torch.Tensor, ...]):
         """One step. x: (B, N_x); state: (h, c, ĥ, ĉ). Returns h_t, the new state
         and, per gate, the z's and d's of this step (for looking at)."""
-        n = self.sizes
-        check_shape("x", x, ("B", n["input_size"]), floating=True,
-                    fix="one step of float inputs; run() takes a sequence (T, B, N_x) or integer ids (T, B)")
-        check_state(state, x.shape[0], self._state_sizes(), ("h", "c", "ĥ", "ĉ"))
+        self._check_step(x, state)
         h, c, h_hat, c_hat = state
         x_hat = torch.cat([h, x], dim=-1)                      # (1) [h_{t-1}; x_t]
         h_hat_new, c_hat_new = self.hyper_step(x_hat, h_hat, c_hat)          # (2)
@@ -181,6 +178,12 @@ class ReadableHyperLSTMCell(nn.Module):
 
     def _state_sizes(self) -> Tuple[int, ...]:
         return (self.sizes["hidden_size"],) * 2 + (self.sizes["hyper_num_units"],) * 2
+
+    def _check_step(self, x, state) -> None:
+        """A ValueError naming the problem unless x is (B, N_x) floats and state the (h, c, ĥ, ĉ) of batch B."""
+        check_shape("x", x, ("B", self.sizes["input_size"]), floating=True,
+                    fix="one step of float inputs; run() takes a sequence (T, B, N_x) or integer ids (T, B)")
+        check_state(state, x.shape[0], self._state_sizes(), ("h", "c", "ĥ", "ĉ"))
 
     @classmethod
     def from_layer(cls, layer) -> "ReadableHyperLSTMCell":

@@ -105,8 +105,8 @@ class HyperConvGenerator(nn.Module):
             self.b_in.zero_()
             self.b_out.zero_()
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (..., N_z) -> kernels (..., N_out, N_in, f, f)."""
+    def _check_z(self, z) -> None:
+        """A ValueError naming the problem unless z is a float tensor (..., N_z)."""
         if not isinstance(z, torch.Tensor) or z.dim() == 0:
             check_shape("z", z, ("...", self.n_z), fix=f"pass a float tensor of shape (..., {self.n_z})")
         if z.shape[-1] != self.n_z:
@@ -115,6 +115,10 @@ class HyperConvGenerator(nn.Module):
                 f"pass z of shape (..., {self.n_z})")
         if not z.is_floating_point():
             raise ValueError(f"z must be a floating-point tensor, got dtype {z.dtype}; pass z.float()")
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (..., N_z) -> kernels (..., N_out, N_in, f, f)."""
+        self._check_z(z)
         # Eq. 2, first line, for all slices i at once: a_i = W_i z + B_i  -> (..., N_in, d)
         a = torch.einsum("idz,...z->...id", self.w_in, z) + self.b_in
         # Eq. 2, second line: K_i = <W_out, a_i> + B_out              -> (..., N_in, N_out·f·f)
