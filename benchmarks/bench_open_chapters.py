@@ -45,8 +45,8 @@ def run_notebook(path: Path | None, scale: str, timeout: int, cwd: Path) -> tupl
 
 
 def checkpoint_summary(text: str) -> str:
-    loaded = re.findall(r"loaded the shipped checkpoint ([\w.-]+\.pt)", text)
-    trained = re.findall(r"(?:trained here[^\n]*?|no shipped checkpoint) ([\w.-]+\.pt)", text)
+    loaded = list(dict.fromkeys(re.findall(r"loaded the shipped checkpoint ([\w.-]+\.pt)", text)))
+    trained = list(dict.fromkeys(re.findall(r"(?:trained here[^\n]*?|no shipped checkpoint) ([\w.-]+\.pt)", text)))
     parts = ([f"loaded {', '.join(loaded)}"] if loaded else []) + (
         [f"TRAINED {', '.join(trained)}"] if trained else [])
     return "; ".join(parts) or "no shipped checkpoint used"
