@@ -72,3 +72,41 @@ def test_colab_block_carries_the_url_from_config():
 
 # The Colab start itself (the set-up block installs hypernet_lib into a clean environment, then every
 # notebook runs there) is tests/test_colab_cleanroom.py, a stage of its own in `make test`.
+
+
+def _normalise(text):
+    """Lines stripped of indentation, blank lines dropped: displayed code compares with its file."""
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+LIBRARY_SOURCE = "\n".join(_normalise(p.read_text()) for p in sorted((ROOT / "hypernet_lib").rglob("*.py")))
+
+
+def displayed_library_code(nb):
+    """(cell index, function chunk) for every function a cell shows with inspect.getsource."""
+    out = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "getsource" not in cell.source:
+            continue
+        for o in cell.get("outputs", []):
+            text = o.get("data", {}).get("text/plain", "") if o.get("output_type") in (
+                "display_data", "execute_result") else ""
+            chunks = re.split(r"\n(?=\s*(?:def|class) )", text)
+            out += [(i, c) for c in chunks if re.match(r"\s*(?:def|class) ", c)]
+    return out
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_displayed_library_code_is_the_current_code(path):
+    """A page that shows library code with inspect.getsource shows what the library holds now:
+    a change to a shown function must be followed by re-executing the notebook."""
+    for i, chunk in displayed_library_code(read(path)):
+        name = chunk.strip().splitlines()[0]
+        assert _normalise(chunk) in LIBRARY_SOURCE, (
+            f"{path.name} cell {i} shows `{name}` as it was before the library changed; re-execute the notebook")
+
+
+def test_displayed_library_code_is_found():
+    """The check above looks at something: the chapters show at least these functions."""
+    shown = {c.strip().splitlines()[0].split("(")[0] for p in NOTEBOOKS for _, c in displayed_library_code(read(p))}
+    assert {"def forward", "def _assemble", "def hyper_step"} <= shown, shown
