@@ -243,8 +243,7 @@ class PerSampleLinear(nn.Module):
         """x (B, in), z (B, N_z) -> y (B, out), computed by ``impl`` (one of ``IMPLS``)."""
         _check_choice("impl", impl, IMPLS)
         if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[-1] != self.in_features:
-            check_shape("x", x, ("B", self.in_features))
-            raise ValueError(f"x must have shape (B, {self.in_features}), got {tuple(x.shape)}")
+            check_shape("x", x, ("B", self.in_features))          # raises: not (B, in_features)
         self._check_z(z)
         if z.dim() != 2 or z.shape[0] != x.shape[0]:
             raise ValueError(f"z must have shape (B, {self.n_z}) with the same B as x ({x.shape[0]}), "

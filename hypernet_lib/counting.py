@@ -308,7 +308,7 @@ def wrn_params(depth: int = 40, width: int = 1, num_classes: int = 10, hyper: bo
         if any(c % chunk for c in widths):
             raise ValueError(f"chunk={chunk} does not divide the channel counts of WRN-{depth}-{width} "
                              f"({', '.join(map(str, widths))}); choose a chunk that divides 16, e.g. 16")
-    n = (depth - 4) // 6
+    n = wrn_blocks_per_group(depth, width)
     other = conv2d_params(3, 16, f, bias=False) + linear_params(widths[3], num_classes)
     other += batchnorm_params(widths[3])                                   # final BN
     for g in range(3):

@@ -838,6 +838,17 @@ def _model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
+def _check_model_vocab(model, vocab, fix: str = "use") -> torch.device:
+    """The model's device, or a ValueError unless ``model`` is a CharLM and ``vocab`` the Vocab of its size."""
+    if not isinstance(vocab, Vocab):
+        raise ValueError(f"vocab must be a Vocab, got {type(vocab).__name__}")
+    device = _model_device(model)
+    if len(vocab) != model.config["vocab_size"]:
+        raise ValueError(f"the vocabulary has {len(vocab)} characters but the model predicts "
+                         f"{model.config['vocab_size']}; {fix} the vocabulary the model was trained with")
+    return device
+
+
 def _maybe_tqdm(it, progress: bool, desc: str, total=None):
     if not progress:
         return it
@@ -1072,12 +1083,7 @@ def generate(model: CharLM, vocab: Vocab, prime_text: str = "\n", length: int = 
     check_float(temperature=temperature, lo=0.0, lo_open=True)
     check_int(length=length, lo=0)
     check_int(top_k=top_k, lo=1, optional=True)
-    if not isinstance(vocab, Vocab):
-        raise ValueError(f"vocab must be a Vocab, got {type(vocab).__name__}")
-    device = _model_device(model)
-    if len(vocab) != model.config["vocab_size"]:
-        raise ValueError(f"the vocabulary has {len(vocab)} characters but the model predicts "
-                         f"{model.config['vocab_size']}; use the vocabulary the model was trained with")
+    device = _check_model_vocab(model, vocab)
     ids = vocab.encode(prime_text).to(device).unsqueeze(0)       # (1, P); unknown chars raise
     was_training = model.training
     model.eval()
@@ -1101,19 +1107,13 @@ def generate(model: CharLM, vocab: Vocab, prime_text: str = "\n", length: int = 
 @torch.no_grad()
 def scaling_vectors(model: CharLM, vocab: Vocab, text: str, layer: int = 0) -> Dict[str, torch.Tensor]:
     """The HyperLSTM's d_h, d_x and W_bz z_b while reading ``text``: each (T, 4, N_h), gates i, g, f, o."""
-    _model_device(model)
-    if not isinstance(vocab, Vocab):
-        raise ValueError(f"vocab must be a Vocab, got {type(vocab).__name__}")
-    if len(vocab) != model.config["vocab_size"]:
-        raise ValueError(f"the vocabulary has {len(vocab)} characters but the model predicts "
-                         f"{model.config['vocab_size']}; use the vocabulary the model was trained with")
+    device = _check_model_vocab(model, vocab)
     if not isinstance(text, str) or not text:
         raise ValueError(f"text must be a str of at least one character, got {text!r}"[:200])
     check_int(layer=layer, lo=0, hi=len(model.layers) - 1)
     lay = model.layers[layer]
     if not isinstance(lay, HyperLSTMLayer):
         raise ValueError(f"layer {layer} is a {type(lay).__name__}; scaling vectors exist only for hyperlstm cells")
-    device = next(model.parameters()).device
     x = vocab.encode(text).to(device).view(-1, 1)               # (T, 1); unknown chars raise
     was_training = model.training
     model.eval()
@@ -1132,12 +1132,7 @@ def scaling_vectors(model: CharLM, vocab: Vocab, text: str, layer: int = 0) -> D
 def save_lm(path: str, model: CharLM, vocab: Vocab, **extra) -> None:
     """Write model config, weights and vocabulary (and ``extra`` picklable-by-weights_only data).
     Weights that are not finite are refused (:class:`~hypernet_lib.utils.TrainingDiverged`)."""
-    if not isinstance(vocab, Vocab):
-        raise ValueError(f"vocab must be a Vocab, got {type(vocab).__name__}")
-    _model_device(model)
-    if len(vocab) != model.config["vocab_size"]:
-        raise ValueError(f"the vocabulary has {len(vocab)} characters but the model predicts "
-                         f"{model.config['vocab_size']}; save the vocabulary the model was trained with")
+    _check_model_vocab(model, vocab, fix="save")
     check_finite(model=model, where="before saving", hint="nothing was written")
     atomic_save({"format": CHECKPOINT_FORMAT, "config": dict(model.config), "vocab": vocab.chars,
                   "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}, path)

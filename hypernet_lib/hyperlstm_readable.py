@@ -163,7 +163,7 @@ class ReadableHyperLSTMCell(nn.Module):
         if xs.shape[0] == 0:
             raise ValueError(f"xs has no time steps (shape {tuple(xs.shape)}); pass at least one")
         if state is not None:
-            check_state(state, xs.shape[1], self._state_sizes(), ("h", "c", "ĥ", "ĉ"))
+            check_state(state, xs.shape[1], self.state_sizes, self.STATE_NAMES)
         if not xs.is_floating_point():
             xs = F.one_hot(xs.long(), n_x).to(self.W_h["i"].dtype)
         if state is None:
@@ -176,14 +176,18 @@ class ReadableHyperLSTMCell(nn.Module):
             outs.append(h)
         return torch.stack(outs), state
 
-    def _state_sizes(self) -> Tuple[int, ...]:
+    STATE_NAMES = ("h", "c", "ĥ", "ĉ")
+
+    @property
+    def state_sizes(self) -> Tuple[int, ...]:
+        """Units of each state tensor: (N_h, N_h, N_ĥ, N_ĥ), as HyperLSTMLayer.state_sizes."""
         return (self.sizes["hidden_size"],) * 2 + (self.sizes["hyper_num_units"],) * 2
 
     def _check_step(self, x, state) -> None:
         """A ValueError naming the problem unless x is (B, N_x) floats and state the (h, c, ĥ, ĉ) of batch B."""
         check_shape("x", x, ("B", self.sizes["input_size"]), floating=True,
                     fix="one step of float inputs; run() takes a sequence (T, B, N_x) or integer ids (T, B)")
-        check_state(state, x.shape[0], self._state_sizes(), ("h", "c", "ĥ", "ĉ"))
+        check_state(state, x.shape[0], self.state_sizes, self.STATE_NAMES)
 
     @classmethod
     def from_layer(cls, layer) -> "ReadableHyperLSTMCell":

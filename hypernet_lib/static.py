@@ -159,8 +159,7 @@ def kernel_from_tiles(tiles: torch.Tensor) -> torch.Tensor:
     returns: (R·n_out, C·n_in, f, f).  One reshape, no loop.
     """
     if not isinstance(tiles, torch.Tensor) or tiles.dim() != 6:
-        check_shape("tiles", tiles, ("R", "C", "n_out", "n_in", "f", "f"))
-        raise ValueError(f"tiles must have shape (R, C, n_out, n_in, f, f), got {tuple(tiles.shape)}")
+        check_shape("tiles", tiles, ("R", "C", "n_out", "n_in", "f", "f"))     # raises: not 6-D
     r, c, o, i, kh, kw = tiles.shape
     return tiles.permute(0, 2, 1, 3, 4, 5).reshape(r * o, c * i, kh, kw)
 
