@@ -24,8 +24,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hypernet_lib.cifar import VARIANTS, build_cifar_net  # noqa: E402
-from hypernet_lib.utils import count_params, device_name, get_device, time_interleaved  # noqa: E402
+from hypernet_lib.analysis import count_params, time_interleaved  # noqa: E402
+from hypernet_lib.nn import VARIANTS, build_cifar_net  # noqa: E402
+from hypernet_lib.runtime import device_name, get_device
 
 
 def bench_variant(variant, width, batch, device, amp, warmup, reps):

@@ -12,8 +12,9 @@ import argparse
 
 import torch
 
-from hypernet_lib.conditional import IMPLS, time_per_sample_impls
-from hypernet_lib.utils import machine_line
+from hypernet_lib.analysis import time_per_sample_impls
+from hypernet_lib.nn import IMPLS
+from hypernet_lib.runtime import machine_line
 
 
 def main() -> None:

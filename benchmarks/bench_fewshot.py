@@ -15,12 +15,14 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from hypernet_lib import fewshot as FS
-from hypernet_lib.train import make_optimizer
-from hypernet_lib.utils import machine_line, time_interleaved
+from hypernet_lib.analysis import time_interleaved
+from hypernet_lib.data import EpisodeSampler, FewShotData
+from hypernet_lib.nn import METHODS, ConvEncoder, FineTune, HyperFewShot, ProtoNet
+from hypernet_lib.runtime import machine_line
+from hypernet_lib.training import make_optimizer
 
 
-def _loop_sample(sampler: FS.EpisodeSampler, n_episodes, n_way, k_shot, n_query, g):
+def _loop_sample(sampler: EpisodeSampler, n_episodes, n_way, k_shot, n_query, g):
     """The literal reading: one episode at a time, one class at a time (for the comparison only)."""
     out = []
     for _ in range(n_episodes):
@@ -46,9 +48,9 @@ def main() -> None:
     print(f"machine: {machine_line()}")
     g = torch.Generator().manual_seed(0)
     y = torch.arange(20).repeat_interleave(args.per_class)
-    data = FS.FewShotData(torch.randn(len(y), 1, 28, 28, generator=g), y, tuple(map(str, range(20))),
+    data = FewShotData(torch.randn(len(y), 1, 28, 28, generator=g), y, tuple(map(str, range(20))),
                           tuple(range(10)), tuple(range(10, 20)), "synthetic")
-    sampler = FS.EpisodeSampler(data, "train")
+    sampler = EpisodeSampler(data, "train")
     e, n, k, q = args.episodes, 5, args.shot, 5
     t = time_interleaved({"batched": lambda: sampler.sample(e, n, k, q, generator=g),
                           "loop": lambda: _loop_sample(sampler, e, n, k, q, g)}, repeats=args.repeats * 4)
@@ -57,17 +59,17 @@ def main() -> None:
         print(f"  {name:8s} {1e3 * s:8.3f} ms   {t['loop'] / s:6.1f}x vs loop")
 
     steps = {}
-    for name in FS.METHODS:
+    for name in METHODS:
         torch.manual_seed(0)
-        enc = FS.ConvEncoder()
-        model = {"hyper": lambda: FS.HyperFewShot(enc), "proto": lambda: FS.ProtoNet(enc),
-                 "finetune": lambda: FS.FineTune(enc, 10)}[name]()
+        enc = ConvEncoder()
+        model = {"hyper": lambda: HyperFewShot(enc), "proto": lambda: ProtoNet(enc),
+                 "finetune": lambda: FineTune(enc, 10)}[name]()
         opt = make_optimizer("adam", model.parameters(), 1e-3)
         ep = sampler.sample(e, n, k, q, generator=g)
         sup, qry = sampler.images(ep)
 
         def step(model=model, opt=opt, ep=ep, sup=sup, qry=qry):
-            if isinstance(model, FS.FineTune):
+            if isinstance(model, FineTune):
                 x = torch.cat([sup.flatten(0, 2), qry.flatten(0, 1)])
                 lab = data.y[torch.cat([ep.support.flatten(), ep.query.flatten()])]
                 loss = model.pretrain_loss(x, lab)

@@ -24,14 +24,15 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, ".")
-from hypernet_lib import hyperlstm as hl  # noqa: E402
-from hypernet_lib.utils import machine_line  # noqa: E402
+from hypernet_lib.analysis import speed_rows, time_fwd_bwd
+from hypernet_lib.nn import LN_EPS, HyperLSTMLayer
+from hypernet_lib.runtime import machine_line  # noqa: E402
 
 
 class NaiveHyperLSTM(torch.nn.Module):
     """The same model written the direct way: per step and per gate, every matmul inside the loop."""
 
-    def __init__(self, layer: hl.HyperLSTMLayer):
+    def __init__(self, layer: HyperLSTMLayer):
         super().__init__()
         self.l = layer
 
@@ -48,18 +49,18 @@ class NaiveHyperLSTM(torch.nn.Module):
             for k in range(4):
                 v = (xt @ l.W_in[:, 4 * H + k * Hh:4 * H + (k + 1) * Hh] + h @ l.W_rec[:, 4 * H + k * Hh:4 * H + (k + 1) * Hh]
                      + hh @ l.W_hath[:, k * Hh:(k + 1) * Hh])
-                a.append(F.layer_norm(v, (Hh,), l.ln_hat_gain[k], l.ln_hat_bias[k], hl.LN_EPS))
+                a.append(F.layer_norm(v, (Hh,), l.ln_hat_gain[k], l.ln_hat_bias[k], LN_EPS))
             hc = torch.sigmoid(a[2] + 1) * hc + torch.sigmoid(a[0]) * torch.tanh(a[1])
-            hh = torch.sigmoid(a[3]) * torch.tanh(F.layer_norm(hc, (Hh,), l.ln_hat_c_gain, l.ln_hat_c_bias, hl.LN_EPS))
+            hh = torch.sigmoid(a[3]) * torch.tanh(F.layer_norm(hc, (Hh,), l.ln_hat_c_gain, l.ln_hat_c_bias, LN_EPS))
             ys = []
             for k in range(4):
                 d_h = (hh @ W_z[:, 0, k] + b_z[0, k]) @ W_d[0, k]
                 d_x = (hh @ W_z[:, 1, k] + b_z[1, k]) @ W_d[1, k]
                 bb = (hh @ W_z[:, 2, k]) @ W_d[2, k] + l.b_0[k * H:(k + 1) * H]
                 y = d_h * (h @ l.W_rec[:, k * H:(k + 1) * H]) + d_x * (xt @ l.W_in[:, k * H:(k + 1) * H]) + bb
-                ys.append(F.layer_norm(y, (H,), l.ln_gain[k], l.ln_bias[k], hl.LN_EPS))
+                ys.append(F.layer_norm(y, (H,), l.ln_gain[k], l.ln_bias[k], LN_EPS))
             c = torch.sigmoid(ys[2] + 1) * c + torch.sigmoid(ys[0]) * torch.tanh(ys[1])
-            h = torch.sigmoid(ys[3]) * torch.tanh(F.layer_norm(c, (H,), l.ln_c_gain, l.ln_c_bias, hl.LN_EPS))
+            h = torch.sigmoid(ys[3]) * torch.tanh(F.layer_norm(c, (H,), l.ln_c_gain, l.ln_c_bias, LN_EPS))
             outs.append(h)
         return torch.stack(outs), None
 
@@ -141,7 +142,7 @@ def main(argv=None):
     x = torch.randint(0, V, (T, B), device=device)
     x1h = F.one_hot(x, V).float()
     chars = T * B
-    table = hl.speed_rows(V, H, Hh, Nz, device=device)
+    table = speed_rows(V, H, Hh, Nz, device=device)
     ln_hyper = table["LN-HyperLSTM"]
     if a.naive:
         naive = NaiveHyperLSTM(ln_hyper)
@@ -156,7 +157,7 @@ def main(argv=None):
             table["LN-HyperLSTM, autograd loop, torch.compile"] = lambda inp: compiled(inp)
         except Exception as e:  # noqa: BLE001 - report and go on
             print(f"torch.compile unavailable here: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
-    med = hl.time_fwd_bwd(table, x, repeats=reps)
+    med = time_fwd_bwd(table, x, repeats=reps)
     rows = list(table.items())
     base = med[rows[0][0]]
     print(f"{'model':44s} {'µs/char':>9s} {'ratio':>7s} {'saved MiB':>10s} {'CUDA peak MiB':>14s}")

@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALES = ("smoke", "cpu", "full")
-BASELINE_SOURCE = "import torch\nimport hypernet_lib.utils, hypernet_lib.book\n"
+BASELINE_SOURCE = "import torch\nimport hypernet_lib, hypernet_lib.book\n"
 
 
 def run_notebook(path: Path | None, scale: str, timeout: int, cwd: Path) -> tuple[float, str]:

@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
-from hypernet_lib.static import MNISTConvNet, MNISTHyperNet  # noqa: E402
-from hypernet_lib.utils import device_name, time_interleaved  # noqa: E402
+from hypernet_lib.analysis import time_interleaved
+from hypernet_lib.nn import MNISTConvNet, MNISTHyperNet  # noqa: E402
+from hypernet_lib.runtime import device_name  # noqa: E402
 
 
 def main(argv=None):

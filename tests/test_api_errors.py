@@ -19,15 +19,78 @@ import torch.nn as nn
 
 matplotlib.use("Agg")
 
-from hypernet_lib import cifar as CF
-from hypernet_lib import conditional as CO
-from hypernet_lib import counting as C
-from hypernet_lib import hyperlstm as hl
-from hypernet_lib import hyperlstm_fast as hf
-from hypernet_lib import hyperlstm_readable as hr
-from hypernet_lib import plotting as P
-from hypernet_lib import static as st
-from hypernet_lib import utils
+from hypernet_lib import checks as utils
+from hypernet_lib.analysis import (
+    SchemeStack,
+    TrainingTracker,
+    accuracy_along,
+    break_even_nz,
+    break_even_width,
+    char_lm_params,
+    cifar100_net_params,
+    dead_fraction,
+    format_bytes,
+    generated_weight_variance,
+    generation_memory,
+    ha_break_even_width_closed_form,
+    ha_generator_params,
+    lstm_params,
+    memory_disk_table,
+    path_length_share,
+    pca_trajectory,
+    published_table,
+    scaling_vectors,
+    scheme_params,
+    solve_nz,
+    speed_rows,
+    sweep,
+    tiled_params,
+    time_fwd_bwd,
+    time_per_sample_impls,
+    weight_spread,
+    wrn_kernel_shapes,
+    wrn_params,
+    z_sensitivity,
+)
+from hypernet_lib.book import plots as P
+from hypernet_lib.book.plots import plot_accuracy_matrix, plot_diagnostics, plot_generated_weights
+from hypernet_lib.book.tables import format_published, memory_disk_html
+from hypernet_lib.data import PermutedTasks, Vocab, make_augment, to_cifar_shape
+from hypernet_lib.nn import (
+    CharLM,
+    ChunkedHyperWeights,
+    CifarNet,
+    HyperConvGenerator,
+    HyperLSTMLayer,
+    LayerNormLSTMLayer,
+    LayerSpec,
+    MainMLP,
+    MNISTConvNet,
+    MNISTHyperNet,
+    NaiveHeads,
+    OrdinaryWeights,
+    PerSampleLinear,
+    SeparateNets,
+    SharedNet,
+    StaticHyperConv2d,
+    TaskHyperNet,
+    TiledConvEmbeddings,
+    TorchLSTMLayer,
+    WideResNet,
+    apply_bmm,
+    apply_einsum,
+    apply_loop,
+    build_cifar_net,
+    cifar_layer_specs,
+    hyperfan_variance,
+    interpolate_z,
+    kernel_from_tiles,
+    lstm_hidden_for_params,
+    output_regularizer,
+)
+from hypernet_lib.nn import hyperlstm_fast as hf
+from hypernet_lib.nn import hyperlstm_readable as hr
+from hypernet_lib.training import ContinualResult, generate, task_accuracy
 
 
 def snapshot(obj):
@@ -56,17 +119,17 @@ class Case:
 # ------------------------------------------------------------------------------------- static
 def _gen(n_z=4):
     torch.manual_seed(0)
-    return st.HyperConvGenerator(3, 4, 4, n_z)
+    return HyperConvGenerator(3, 4, 4, n_z)
 
 
 def _conv():
     torch.manual_seed(0)
-    return st.StaticHyperConv2d(_gen())
+    return StaticHyperConv2d(_gen())
 
 
 def _mnist_hyper():
     torch.manual_seed(0)
-    return st.MNISTHyperNet()
+    return MNISTHyperNet()
 
 
 _X28, _Y5 = torch.zeros(5, 1, 28, 28), torch.zeros(5, dtype=torch.long)
@@ -76,17 +139,17 @@ STATIC = [
     Case("generator(z a list)", lambda g: g([0.0] * 4), r"z must be a tensor of shape \(\.\.\., 4\), got list", obj=_gen),
     Case("generator(z int64)", lambda g: g(torch.zeros(4, dtype=torch.long)), r"z must be a floating-point tensor",
          obj=_gen),
-    Case("kernel_from_tiles(list)", lambda: st.kernel_from_tiles([1]), r"tiles must be a tensor of shape \(R, C,"),
-    Case("TiledConvEmbeddings(n_z=0)", lambda: st.TiledConvEmbeddings(32, 32, 16, 16, 0),
+    Case("kernel_from_tiles(list)", lambda: kernel_from_tiles([1]), r"tiles must be a tensor of shape \(R, C,"),
+    Case("TiledConvEmbeddings(n_z=0)", lambda: TiledConvEmbeddings(32, 32, 16, 16, 0),
          "n_z must be a positive integer, got 0"),
-    Case("TiledConvEmbeddings(n_z=2.5)", lambda: st.TiledConvEmbeddings(32, 32, 16, 16, 2.5),
+    Case("TiledConvEmbeddings(n_z=2.5)", lambda: TiledConvEmbeddings(32, 32, 16, 16, 2.5),
          "n_z must be a positive integer, got 2.5"),
     Case("TiledConvEmbeddings(8x8 generator for 16x16 tiles)",
-         lambda e: e(st.HyperConvGenerator(3, 8, 8, 4)), r"generator makes 8→8 basic kernels.*n_in=16, n_out=16",
-         obj=lambda: st.TiledConvEmbeddings(32, 32, 16, 16, 4)),
-    Case("StaticHyperConv2d(a Linear)", lambda: st.StaticHyperConv2d(nn.Linear(2, 2)),
+         lambda e: e(HyperConvGenerator(3, 8, 8, 4)), r"generator makes 8→8 basic kernels.*n_in=16, n_out=16",
+         obj=lambda: TiledConvEmbeddings(32, 32, 16, 16, 4)),
+    Case("StaticHyperConv2d(a Linear)", lambda: StaticHyperConv2d(nn.Linear(2, 2)),
          "generator must be a HyperConvGenerator, got Linear"),
-    Case("StaticHyperConv2d(padding='valid2')", lambda: st.StaticHyperConv2d(_gen(), padding="valid2"),
+    Case("StaticHyperConv2d(padding='valid2')", lambda: StaticHyperConv2d(_gen(), padding="valid2"),
          r"padding must be 'same', 'valid' or a number of pixels, got 'valid2'"),
     Case("StaticHyperConv2d(3 channels for 4)", lambda c: c(torch.zeros(1, 3, 8, 8)),
          r"x must have shape \(B, 4, H, W\), got \(1, 3, 8, 8\); this layer's kernel has 4 input channels", obj=_conv),
@@ -95,94 +158,94 @@ STATIC = [
     Case("StaticHyperConv2d(a batch of z)", lambda c: c(torch.zeros(1, 4, 8, 8), torch.zeros(2, 4)),
          r"z must have shape \(4,\), got \(2, 4\); one embedding per call", obj=_conv),
     Case("MNISTConvNet(conv2_kernel 16x8)", lambda m: m(_X28[:2], conv2_kernel=torch.zeros(16, 8, 7, 7)),
-         r"conv2_kernel must have shape \(16, 16, 7, 7\), got \(16, 8, 7, 7\)", obj=lambda: st.MNISTConvNet()),
+         r"conv2_kernel must have shape \(16, 16, 7, 7\), got \(16, 8, 7, 7\)", obj=lambda: MNISTConvNet()),
     Case("MNISTConvNet(conv2_kernel 3x3, silently used)", lambda m: m(_X28[:2], conv2_kernel=torch.zeros(16, 16, 3, 3)),
-         r"conv2_kernel must have shape \(16, 16, 7, 7\), got \(16, 16, 3, 3\)", obj=lambda: st.MNISTConvNet()),
-    Case("interpolate_z(steps=1)", lambda: st.interpolate_z(torch.zeros(4), torch.ones(4), 1),
+         r"conv2_kernel must have shape \(16, 16, 7, 7\), got \(16, 16, 3, 3\)", obj=lambda: MNISTConvNet()),
+    Case("interpolate_z(steps=1)", lambda: interpolate_z(torch.zeros(4), torch.ones(4), 1),
          r"steps must be an integer >= 2, got 1"),
-    Case("interpolate_z(steps=2.5)", lambda: st.interpolate_z(torch.zeros(4), torch.ones(4), 2.5),
+    Case("interpolate_z(steps=2.5)", lambda: interpolate_z(torch.zeros(4), torch.ones(4), 2.5),
          "steps must be an integer, got 2.5"),
     Case("interpolate_z(int z, silently truncated)",
-         lambda: st.interpolate_z(torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long), 3),
+         lambda: interpolate_z(torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long), 3),
          "z0 must be a floating-point tensor"),
-    Case("interpolate_z(2-D z)", lambda: st.interpolate_z(torch.zeros(2, 4), torch.ones(2, 4), 3),
+    Case("interpolate_z(2-D z)", lambda: interpolate_z(torch.zeros(2, 4), torch.ones(2, 4), 3),
          r"z0 must have shape \(N_z,\), got \(2, 4\)"),
-    Case("accuracy_along(5 images, 4 labels)", lambda m: st.accuracy_along(m, torch.zeros(2, 4), _X28, _Y5[:4]),
+    Case("accuracy_along(5 images, 4 labels)", lambda m: accuracy_along(m, torch.zeros(2, 4), _X28, _Y5[:4]),
          "x holds 5 images but y 4 labels", obj=_mnist_hyper),
-    Case("accuracy_along(no images)", lambda m: st.accuracy_along(m, torch.zeros(2, 4), _X28[:0], _Y5[:0]),
+    Case("accuracy_along(no images)", lambda m: accuracy_along(m, torch.zeros(2, 4), _X28[:0], _Y5[:0]),
          "x and y are empty", obj=_mnist_hyper),
-    Case("accuracy_along(one z, 1-D)", lambda m: st.accuracy_along(m, torch.zeros(4), _X28, _Y5),
+    Case("accuracy_along(one z, 1-D)", lambda m: accuracy_along(m, torch.zeros(4), _X28, _Y5),
          r"zs must have shape \(S, 4\), got \(4,\); stack the embeddings", obj=_mnist_hyper),
-    Case("accuracy_along(batch_size=0)", lambda m: st.accuracy_along(m, torch.zeros(2, 4), _X28, _Y5, batch_size=0),
+    Case("accuracy_along(batch_size=0)", lambda m: accuracy_along(m, torch.zeros(2, 4), _X28, _Y5, batch_size=0),
          "batch_size must be a positive integer, got 0", obj=_mnist_hyper),
     Case("accuracy_along(an MNISTConvNet)",
-         lambda: st.accuracy_along(st.MNISTConvNet(), torch.zeros(2, 4), _X28, _Y5),
+         lambda: accuracy_along(MNISTConvNet(), torch.zeros(2, 4), _X28, _Y5),
          "model must be an MNISTHyperNet"),
-    Case("accuracy_along(one-hot labels)", lambda m: st.accuracy_along(m, torch.zeros(2, 4), _X28, torch.zeros(5, 10)),
+    Case("accuracy_along(one-hot labels)", lambda m: accuracy_along(m, torch.zeros(2, 4), _X28, torch.zeros(5, 10)),
          r"y must have shape \(N,\), got \(5, 10\)", obj=_mnist_hyper),
 ]
 
 # ----------------------------------------------------------------------------------- counting
 COUNTING = [
     Case("ha_generator_params(n_layers=1.5, counted as 1.5 layers)",
-         lambda: C.ha_generator_params(4, 16, 16, 3, n_layers=1.5), "n_layers must be an integer, got 1.5"),
-    Case("ha_generator_params(n_layers='2')", lambda: C.ha_generator_params(4, 16, 16, 3, n_layers="2"),
+         lambda: ha_generator_params(4, 16, 16, 3, n_layers=1.5), "n_layers must be an integer, got 1.5"),
+    Case("ha_generator_params(n_layers='2')", lambda: ha_generator_params(4, 16, 16, 3, n_layers="2"),
          "n_layers must be an integer, got '2'"),
-    Case("tiled_params(a shape that is not a pair)", lambda: C.tiled_params([(32, 16), (32,)], 4),
+    Case("tiled_params(a shape that is not a pair)", lambda: tiled_params([(32, 16), (32,)], 4),
          r"kernel_shapes\[1\] must be an \(out_channels, in_channels\) pair, got \(32,\)"),
-    Case("tiled_params(an int)", lambda: C.tiled_params(5, 4), "kernel_shapes must be a list of pairs, got int"),
-    Case("lstm_params(n_biases=1.0, a float count)", lambda: C.lstm_params(5, 5, n_biases=1.0),
+    Case("tiled_params(an int)", lambda: tiled_params(5, 4), "kernel_shapes must be a list of pairs, got int"),
+    Case("lstm_params(n_biases=1.0, a float count)", lambda: lstm_params(5, 5, n_biases=1.0),
          "n_biases must be 0, 1 or 2, got 1.0"),
-    Case("char_lm_params(cell_params=-5)", lambda: C.char_lm_params(50, -5, 10),
+    Case("char_lm_params(cell_params=-5)", lambda: char_lm_params(50, -5, 10),
          "cell_params must be an integer >= 0, got -5"),
-    Case("char_lm_params(embedding=-1)", lambda: C.char_lm_params(50, 100, 10, embedding=-1),
+    Case("char_lm_params(embedding=-1)", lambda: char_lm_params(50, 100, 10, embedding=-1),
          "embedding must be an integer >= 0, got -1"),
-    Case("cifar100_net_params(n_z=2.5)", lambda: C.cifar100_net_params("standard", n_z=2.5),
+    Case("cifar100_net_params(n_z=2.5)", lambda: cifar100_net_params("standard", n_z=2.5),
          "n_z must be an integer, got 2.5"),
-    Case("wrn_kernel_shapes(depth=40.0)", lambda: C.wrn_kernel_shapes(40.0), "depth must be an integer, got 40.0"),
-    Case("wrn_kernel_shapes(width=0, channels of 0)", lambda: C.wrn_kernel_shapes(40, 0),
+    Case("wrn_kernel_shapes(depth=40.0)", lambda: wrn_kernel_shapes(40.0), "depth must be an integer, got 40.0"),
+    Case("wrn_kernel_shapes(width=0, channels of 0)", lambda: wrn_kernel_shapes(40, 0),
          "width must be a positive integer, got 0"),
-    Case("wrn_kernel_shapes(width=1.5)", lambda: C.wrn_kernel_shapes(40, 1.5), "width must be an integer, got 1.5"),
-    Case("wrn_params(num_classes=0, blamed on n_out)", lambda: C.wrn_params(40, 1, num_classes=0),
+    Case("wrn_kernel_shapes(width=1.5)", lambda: wrn_kernel_shapes(40, 1.5), "width must be an integer, got 1.5"),
+    Case("wrn_params(num_classes=0, blamed on n_out)", lambda: wrn_params(40, 1, num_classes=0),
          "num_classes must be a positive integer, got 0"),
-    Case("wrn_params(hyper, chunk=0, blamed on n_out)", lambda: C.wrn_params(40, 1, hyper=True, chunk=0),
+    Case("wrn_params(hyper, chunk=0, blamed on n_out)", lambda: wrn_params(40, 1, hyper=True, chunk=0),
          "chunk must be a positive integer, got 0"),
-    Case("wrn_params(hyper, chunk=5)", lambda: C.wrn_params(40, 1, hyper=True, chunk=5),
+    Case("wrn_params(hyper, chunk=5)", lambda: wrn_params(40, 1, hyper=True, chunk=5),
          r"chunk=5 does not divide the channel counts of WRN-40-1 \(16, 16, 32, 64\)"),
-    Case("scheme_params(tiled, chunk=0, blamed on n_out)", lambda: C.scheme_params("tiled", 16, 16, chunk=0),
+    Case("scheme_params(tiled, chunk=0, blamed on n_out)", lambda: scheme_params("tiled", 16, 16, chunk=0),
          "chunk must be a positive integer, got 0"),
-    Case("SchemeStack(tiled, chunk=0, blamed on n_in)", lambda: C.SchemeStack("tiled", 16, 16, chunk=0),
+    Case("SchemeStack(tiled, chunk=0, blamed on n_in)", lambda: SchemeStack("tiled", 16, 16, chunk=0),
          "chunk must be a positive integer, got 0"),
-    Case("break_even_width(tiled, chunk=0)", lambda: C.break_even_width("tiled", chunk=0),
+    Case("break_even_width(tiled, chunk=0)", lambda: break_even_width("tiled", chunk=0),
          "chunk must be a positive integer, got 0"),
-    Case("break_even_width(max_width=0, answers None)", lambda: C.break_even_width("ha", max_width=0),
+    Case("break_even_width(max_width=0, answers None)", lambda: break_even_width("ha", max_width=0),
          "max_width must be a positive integer, got 0"),
-    Case("ha_break_even_width_closed_form(f=0)", lambda: C.ha_break_even_width_closed_form(0, 4),
+    Case("ha_break_even_width_closed_form(f=0)", lambda: ha_break_even_width_closed_form(0, 4),
          "f must be a positive integer, got 0"),
     Case("ha_break_even_width_closed_form(shared, n_layers=0)",
-         lambda: C.ha_break_even_width_closed_form(3, 4, 0, shared=True), "n_layers must be a positive integer, got 0"),
-    Case("break_even_nz(max_nz=0, answers None)", lambda: C.break_even_nz("ha", 16, 16, max_nz=0),
+         lambda: ha_break_even_width_closed_form(3, 4, 0, shared=True), "n_layers must be a positive integer, got 0"),
+    Case("break_even_nz(max_nz=0, answers None)", lambda: break_even_nz("ha", 16, 16, max_nz=0),
          "max_nz must be a positive integer, got 0"),
-    Case("sweep(values=5)", lambda: C.sweep("n_z", 5), "values must be a sequence of n_z values, got int"),
-    Case("sweep(an unknown fixed argument)", lambda: C.sweep("n_z", [1, 2], depth=3),
+    Case("sweep(values=5)", lambda: sweep("n_z", 5), "values must be a sequence of n_z values, got int"),
+    Case("sweep(an unknown fixed argument)", lambda: sweep("n_z", [1, 2], depth=3),
          "sweep got unknown argument.* depth; the fixed ones are f, n_z, d, n_layers, chunk and width"),
-    Case("sweep(n_z fixed and swept)", lambda: C.sweep("n_z", [1, 2], n_z=3),
+    Case("sweep(n_z fixed and swept)", lambda: sweep("n_z", [1, 2], n_z=3),
          "n_z=3 is fixed but n_z is the variable swept"),
-    Case("sweep(f=0, all NaN)", lambda: C.sweep("width", [16, 32], f=0), "f must be a positive integer, got 0"),
-    Case("sweep(schemes='ha', read letter by letter)", lambda: C.sweep("n_z", [1], schemes="ha"),
+    Case("sweep(f=0, all NaN)", lambda: sweep("width", [16, 32], f=0), "f must be a positive integer, got 0"),
+    Case("sweep(schemes='ha', read letter by letter)", lambda: sweep("n_z", [1], schemes="ha"),
          r"schemes must be a sequence of scheme names, got the str 'ha'; write schemes=\('ha',\)"),
-    Case("published_table(an unknown key)", lambda: C.published_table(["resnet50"]),
+    Case("published_table(an unknown key)", lambda: published_table(["resnet50"]),
          "unknown published configuration 'resnet50' in keys"),
-    Case("published_table(keys a str)", lambda: C.published_table("wrn40_1_params"),
+    Case("published_table(keys a str)", lambda: published_table("wrn40_1_params"),
          "keys must be a list of configuration names, got the str 'wrn40_1_params'"),
-    Case("format_bytes(nan)", lambda: C.format_bytes(float("nan")), "n must be finite"),
-    Case("generation_memory(not a module)", lambda: C.generation_memory(3), "module must be an nn.Module, got int"),
-    Case("memory_disk_table(a list)", lambda: C.memory_disk_table([nn.Linear(2, 2)]),
+    Case("format_bytes(nan)", lambda: format_bytes(float("nan")), "n must be finite"),
+    Case("generation_memory(not a module)", lambda: generation_memory(3), "module must be an nn.Module, got int"),
+    Case("memory_disk_table(a list)", lambda: memory_disk_table([nn.Linear(2, 2)]),
          r"modules must be a dict \{name: module\}, got list"),
-    Case("memory_disk_html(a row without counts)", lambda: C.memory_disk_html([{"name": "x"}]),
+    Case("memory_disk_html(a row without counts)", lambda: memory_disk_html([{"name": "x"}]),
          r"rows\[0\] lacks params, .*pass the rows of memory_disk_table\(\)"),
-    Case("solve_nz(max_nz=0)", lambda: C.solve_nz(100, lambda n: n, max_nz=0), "max_nz must be a positive integer"),
-    Case("format_published(a str)", lambda: C.format_published("wrn40_1_params"), "p must be a Published entry"),
+    Case("solve_nz(max_nz=0)", lambda: solve_nz(100, lambda n: n, max_nz=0), "max_nz must be a positive integer"),
+    Case("format_published(a str)", lambda: format_published("wrn40_1_params"), "p must be a Published entry"),
 ]
 
 # ----------------------------------------------------------------------------------- plotting
@@ -247,26 +310,26 @@ PLOTTING = [
 # ------------------------------------------------------------------ hyperlstm, hyperlstm_fast
 def _hl(**kw):
     torch.manual_seed(0)
-    return hl.HyperLSTMLayer(5, 6, 4, 2, **kw)
+    return HyperLSTMLayer(5, 6, 4, 2, **kw)
 
 
 def _ln():
     torch.manual_seed(0)
-    return hl.LayerNormLSTMLayer(5, 6)
+    return LayerNormLSTMLayer(5, 6)
 
 
 def _torch_lstm():
     torch.manual_seed(0)
-    return hl.TorchLSTMLayer(5, 6)
+    return TorchLSTMLayer(5, 6)
 
 
 def _lm():
     torch.manual_seed(0)
-    return hl.CharLM(5, cell="hyperlstm", hidden_size=8, hyper_num_units=4)
+    return CharLM(5, cell="hyperlstm", hidden_size=8, hyper_num_units=4)
 
 
 _IDS = torch.zeros(3, 2, dtype=torch.long)                 # (T, B) = (3, 2), one-hot input of size 5
-_VOCAB = hl.Vocab("abcde")
+_VOCAB = Vocab("abcde")
 
 
 def _zeros_state(*widths, batch=2, dtype=torch.float32):
@@ -289,9 +352,9 @@ def _seq(x, state=None, masks=None, grad=True, plain_tuple=False, **replace):
 
 
 HYPERLSTM = [
-    Case("HyperLSTMLayer(input_size=True)", lambda: hl.HyperLSTMLayer(True, 6, 4, 2),
+    Case("HyperLSTMLayer(input_size=True)", lambda: HyperLSTMLayer(True, 6, 4, 2),
          "input_size must be an integer, got True"),
-    Case("HyperLSTMLayer(dropout_keep_prob='x')", lambda: hl.HyperLSTMLayer(5, 6, 4, 2, dropout_keep_prob="x"),
+    Case("HyperLSTMLayer(dropout_keep_prob='x')", lambda: HyperLSTMLayer(5, 6, 4, 2, dropout_keep_prob="x"),
          "dropout_keep_prob must be a number, got 'x'"),
     Case("HyperLSTMLayer(id 5 of 5)", lambda m: m(torch.full((3, 2), 5)),
          r"HyperLSTMLayer: the ids in x contain id 5, outside the one-hot input of input_size=5 \(ids 0\.\.4\)", obj=_hl),
@@ -319,9 +382,9 @@ HYPERLSTM = [
          r"state\[0\] \(h\) has dtype torch.float64 but the weights are torch.float32", obj=_hl),
     Case("HyperLSTMLayer.initial_state(-1)", lambda m: m.initial_state(-1), "batch_size must be an integer >= 0, got -1",
          obj=_hl),
-    Case("LayerNormLSTMLayer(hidden_size=-1)", lambda: hl.LayerNormLSTMLayer(5, -1),
+    Case("LayerNormLSTMLayer(hidden_size=-1)", lambda: LayerNormLSTMLayer(5, -1),
          "hidden_size must be a positive integer, got -1"),
-    Case("LayerNormLSTMLayer(input_size=0, silently built)", lambda: hl.LayerNormLSTMLayer(0, 6),
+    Case("LayerNormLSTMLayer(input_size=0, silently built)", lambda: LayerNormLSTMLayer(0, 6),
          "input_size must be a positive integer, got 0"),
     Case("LayerNormLSTMLayer(id 5 of 5)", lambda m: m(torch.full((3, 2), 5)),
          "LayerNormLSTMLayer: the ids in x contain id 5", obj=_ln),
@@ -338,32 +401,32 @@ HYPERLSTM = [
     Case("Vocab.decode(5)", lambda: _VOCAB.decode(5),
          r"ids must be a sequence of integer ids \(a list or a 1-D tensor\), got int 5"),
     Case("Vocab.decode(None)", lambda: _VOCAB.decode(None), "ids must be a sequence of integer ids"),
-    Case("Vocab.from_text(None)", lambda: hl.Vocab.from_text(None), "a vocabulary is built from a str of text"),
+    Case("Vocab.from_text(None)", lambda: Vocab.from_text(None), "a vocabulary is built from a str of text"),
     Case("CharLM(state 3 units wide)", lambda m: m(torch.zeros(1, 2, dtype=torch.long), [_zeros_state(3, 3, 4, 4, batch=1)]),
          r"state\[0\]\[0\] \(h\) has shape \(1, 3\), expected \(1, 8\)", obj=_lm),
     Case("CharLM(an LSTM's state for a HyperLSTM)",
          lambda m: m(torch.zeros(1, 2, dtype=torch.long), [_zeros_state(8, 8, batch=1)]),
          r"state\[0\] must be a tuple of 4 tensors \(h, c, ĥ, ĉ\)", obj=_lm),
-    Case("generate(generator=5)", lambda m: hl.generate(m, _VOCAB, "a", 3, generator=5),
+    Case("generate(generator=5)", lambda m: generate(m, _VOCAB, "a", 3, generator=5),
          r"generator must be a torch.Generator \(e.g. torch.Generator\(\).manual_seed\(0\)\) or None, got int", obj=_lm),
     Case("generate(an unknown prime character, left the model in eval mode)",
-         lambda m: hl.generate(m, _VOCAB, "az", 3), r"text contains 1 character\(s\) not in the model's vocabulary: 'z'",
+         lambda m: generate(m, _VOCAB, "az", 3), r"text contains 1 character\(s\) not in the model's vocabulary: 'z'",
          obj=_lm),
     Case("scaling_vectors(an unknown character, left the model in eval mode)",
-         lambda m: hl.scaling_vectors(m, _VOCAB, "xyz"), "text contains 3 character", obj=_lm),
-    Case("scaling_vectors(layer=1 of 1)", lambda m: hl.scaling_vectors(m, _VOCAB, "abc", layer=1),
+         lambda m: scaling_vectors(m, _VOCAB, "xyz"), "text contains 3 character", obj=_lm),
+    Case("scaling_vectors(layer=1 of 1)", lambda m: scaling_vectors(m, _VOCAB, "abc", layer=1),
          r"layer must be an integer in \[0, 0\], got 1", obj=_lm),
-    Case("scaling_vectors(layer=-1, silently the last)", lambda m: hl.scaling_vectors(m, _VOCAB, "abc", layer=-1),
+    Case("scaling_vectors(layer=-1, silently the last)", lambda m: scaling_vectors(m, _VOCAB, "abc", layer=-1),
          r"layer must be an integer in \[0, 0\], got -1", obj=_lm),
-    Case("scaling_vectors(empty text)", lambda m: hl.scaling_vectors(m, _VOCAB, ""),
+    Case("scaling_vectors(empty text)", lambda m: scaling_vectors(m, _VOCAB, ""),
          "text must be a str of at least one character", obj=_lm),
-    Case("scaling_vectors(a 7-character vocabulary)", lambda m: hl.scaling_vectors(m, hl.Vocab("abcdefg"), "fg"),
+    Case("scaling_vectors(a 7-character vocabulary)", lambda m: scaling_vectors(m, Vocab("abcdefg"), "fg"),
          "the vocabulary has 7 characters but the model predicts 5", obj=_lm),
-    Case("scaling_vectors(not a CharLM)", lambda: hl.scaling_vectors(nn.Linear(2, 2), _VOCAB, "abc"),
+    Case("scaling_vectors(not a CharLM)", lambda: scaling_vectors(nn.Linear(2, 2), _VOCAB, "abc"),
          "model must be a CharLM, got Linear"),
-    Case("lstm_hidden_for_params(vocab_size=0)", lambda: hl.lstm_hidden_for_params(0, 1000),
+    Case("lstm_hidden_for_params(vocab_size=0)", lambda: lstm_hidden_for_params(0, 1000),
          "vocab_size must be a positive integer, got 0"),
-    Case("time_fwd_bwd(1-D ids)", lambda: hl.time_fwd_bwd(hl.speed_rows(5, 4, 4), torch.zeros(3, dtype=torch.long)),
+    Case("time_fwd_bwd(1-D ids)", lambda: time_fwd_bwd(speed_rows(5, 4, 4), torch.zeros(3, dtype=torch.long)),
          r"ids must be a non-empty \(T, B\) tensor of integer ids"),
     Case("hyperlstm_sequence(id 5 of 5)", lambda: _seq(torch.full((3, 2), 5)),
          r"x contain id 5, outside the one-hot input of size 5 \(ids 0\.\.4\)"),
@@ -419,26 +482,26 @@ READABLE = [
          lambda c: c.run(torch.zeros(3, 2, 5), _zeros_state(6, 6, 4, 4, batch=3)),
          r"state\[0\] \(h\) has shape \(3, 6\), but the input has batch size 2", obj=_cell),
     Case("ReadableHyperLSTMCell.from_layer(a LayerNormLSTMLayer)",
-         lambda: hr.ReadableHyperLSTMCell.from_layer(hl.LayerNormLSTMLayer(5, 6)),
+         lambda: hr.ReadableHyperLSTMCell.from_layer(LayerNormLSTMLayer(5, 6)),
          "layer must be a HyperLSTMLayer, got LayerNormLSTMLayer"),
 ]
 
 # -------------------------------------------------------------------------------- conditional
 def _main():
-    return CO.MainMLP((16, 6, 3))
+    return MainMLP((16, 6, 3))
 
 
 def _sep():
-    return CO.SeparateNets(_main(), 2)
+    return SeparateNets(_main(), 2)
 
 
 def _thn():
-    return CO.TaskHyperNet(_main(), 2, chunk_size=32)
+    return TaskHyperNet(_main(), 2, chunk_size=32)
 
 
 def _psl():
     torch.manual_seed(0)
-    return CO.PerSampleLinear(3, 4, 2)
+    return PerSampleLinear(3, 4, 2)
 
 
 class _Images:
@@ -450,62 +513,62 @@ class _Images:
 
 
 def _tasks():
-    return CO.PermutedTasks(_Images(), 2)
+    return PermutedTasks(_Images(), 2)
 
 
 _W, _B = torch.zeros(2, 4, 5), torch.zeros(2, 4)       # per-sample weights (B, out, in) and biases (B, out)
 
 CONDITIONAL = [
-    Case("hyperfan_variance(fan_in=0)", lambda: CO.hyperfan_variance("hyperfan_in", "weight", fan_in=0, fan_out=3, d_k=4),
+    Case("hyperfan_variance(fan_in=0)", lambda: hyperfan_variance("hyperfan_in", "weight", fan_in=0, fan_out=3, d_k=4),
          "fan_in must be a positive integer, got 0"),
-    Case("hyperfan_variance(d_k=0)", lambda: CO.hyperfan_variance("hyperfan_in", "weight", fan_in=2, fan_out=3, d_k=0),
+    Case("hyperfan_variance(d_k=0)", lambda: hyperfan_variance("hyperfan_in", "weight", fan_in=2, fan_out=3, d_k=0),
          "d_k must be a positive integer, got 0"),
-    Case("hyperfan_variance(fan_out=0)", lambda: CO.hyperfan_variance("hyperfan_out", "bias", fan_in=2, fan_out=0, d_k=4),
+    Case("hyperfan_variance(fan_out=0)", lambda: hyperfan_variance("hyperfan_out", "bias", fan_in=2, fan_out=0, d_k=4),
          "fan_out must be a positive integer, got 0"),
     Case("hyperfan_variance(gain=-1, a negative variance)",
-         lambda: CO.hyperfan_variance("hyperfan_in", "weight", fan_in=2, fan_out=3, d_k=4, gain=-1), "gain must be > 0"),
+         lambda: hyperfan_variance("hyperfan_in", "weight", fan_in=2, fan_out=3, d_k=4, gain=-1), "gain must be > 0"),
     Case("hyperfan_variance(var_e=nan)",
-         lambda: CO.hyperfan_variance("hyperfan_in", "weight", fan_in=2, fan_out=3, d_k=4, var_e=float("nan")),
+         lambda: hyperfan_variance("hyperfan_in", "weight", fan_in=2, fan_out=3, d_k=4, var_e=float("nan")),
          "var_e must be > 0"),
-    Case("apply_bmm(x of 3 features, w of 5)", lambda: CO.apply_bmm(torch.zeros(2, 3), _W, _B),
+    Case("apply_bmm(x of 3 features, w of 5)", lambda: apply_bmm(torch.zeros(2, 3), _W, _B),
          r"x must have shape \(2, 5\), got \(2, 3\); one input per sample, sized like w's last dimension \(5\)"),
-    Case("apply_einsum(x of 3 features, w of 5)", lambda: CO.apply_einsum(torch.zeros(2, 3), _W, _B),
+    Case("apply_einsum(x of 3 features, w of 5)", lambda: apply_einsum(torch.zeros(2, 3), _W, _B),
          r"x must have shape \(2, 5\), got \(2, 3\)"),
-    Case("apply_loop(3 samples, 2 weights)", lambda: CO.apply_loop(torch.zeros(3, 5), _W, _B),
+    Case("apply_loop(3 samples, 2 weights)", lambda: apply_loop(torch.zeros(3, 5), _W, _B),
          r"x must have shape \(2, 5\), got \(3, 5\)"),
-    Case("apply_bmm(bias of 3 rows)", lambda: CO.apply_bmm(torch.zeros(2, 5), _W, torch.zeros(2, 3)),
+    Case("apply_bmm(bias of 3 rows)", lambda: apply_bmm(torch.zeros(2, 5), _W, torch.zeros(2, 3)),
          r"b must have shape \(2, 4\), got \(2, 3\)"),
-    Case("PerSampleLinear(gain=-1)", lambda: CO.PerSampleLinear(3, 4, 2, gain=-1), "gain must be > 0"),
+    Case("PerSampleLinear(gain=-1)", lambda: PerSampleLinear(3, 4, 2, gain=-1), "gain must be > 0"),
     Case("PerSampleLinear.generate(z 0-dim)", lambda m: m.generate(torch.tensor(1.0)),
          r"z must have shape \(\.\.\., 2\), got \(\)", obj=_psl),
-    Case("time_per_sample_impls(repeats=0)", lambda: CO.time_per_sample_impls(batch=2, repeats=0),
+    Case("time_per_sample_impls(repeats=0)", lambda: time_per_sample_impls(batch=2, repeats=0),
          "repeats must be a positive integer, got 0"),
-    Case("MainMLP(sizes=5)", lambda: CO.MainMLP(5), r"sizes must be a sequence of layer widths \(in, \.\.\., out\)"),
+    Case("MainMLP(sizes=5)", lambda: MainMLP(5), r"sizes must be a sequence of layer widths \(in, \.\.\., out\)"),
     Case("MainMLP(3 nets for 2 thetas)", lambda m: m(torch.zeros(3, 2, 16), m.init_theta(2)),
          r"x \(\.\.\., B, in\) has leading dimensions \(3,\) and theta \(\.\.\., P\) \(2,\)", obj=_main),
     Case("MainMLP.init_theta(n=-1)", lambda m: m.init_theta(-1), "n must be an integer >= 0, got -1", obj=_main),
     Case("MainMLP.unflatten(theta 0-dim)", lambda m: m.unflatten(torch.tensor(1.0)),
          r"theta must have shape \(\.\.\., 123\), got \(\)", obj=_main),
-    Case("SharedNet(n_tasks=0, silently built)", lambda: CO.SharedNet(_main(), 0), "n_tasks must be a positive integer"),
-    Case("SeparateNets(n_tasks=-1)", lambda: CO.SeparateNets(_main(), -1), "n_tasks must be a positive integer, got -1"),
-    Case("SeparateNets(main a Linear)", lambda: CO.SeparateNets(nn.Linear(2, 2), 2), "main must be a MainMLP, got Linear"
+    Case("SharedNet(n_tasks=0, silently built)", lambda: SharedNet(_main(), 0), "n_tasks must be a positive integer"),
+    Case("SeparateNets(n_tasks=-1)", lambda: SeparateNets(_main(), -1), "n_tasks must be a positive integer, got -1"),
+    Case("SeparateNets(main a Linear)", lambda: SeparateNets(nn.Linear(2, 2), 2), "main must be a MainMLP, got Linear"
          .replace("MainMLP,", r"MainMLP \(a main net with a functional forward\),")),
     Case("SeparateNets(task ids [])", lambda m: m.thetas([]), r"task ids are empty \(\[\]\); pass at least one task id",
          obj=_sep),
     Case("SeparateNets(task id True)", lambda m: m(torch.zeros(1, 16), True),
          r"task ids must be integers, got True \(a bool is not a task id\)", obj=_sep),
-    Case("TaskHyperNet(hidden=(0,))", lambda: CO.TaskHyperNet(_main(), 2, hidden=(0,)),
+    Case("TaskHyperNet(hidden=(0,))", lambda: TaskHyperNet(_main(), 2, hidden=(0,)),
          r"hidden\[0\] must be a positive integer, got 0"),
-    Case("TaskHyperNet(hidden=64)", lambda: CO.TaskHyperNet(_main(), 2, hidden=64),
+    Case("TaskHyperNet(hidden=64)", lambda: TaskHyperNet(_main(), 2, hidden=64),
          r"hidden must be a sequence of hidden layer widths, e.g. \(64,\); got 64"),
-    Case("TaskHyperNet(emb_std=0)", lambda: CO.TaskHyperNet(_main(), 2, emb_std=0), "emb_std must be > 0"),
-    Case("TaskHyperNet(gain=0, all weights 0)", lambda: CO.TaskHyperNet(_main(), 2, gain=0), "gain must be > 0"),
-    Case("TaskHyperNet(main a Linear)", lambda: CO.TaskHyperNet(nn.Linear(2, 2), 2), "main must be a MainMLP"),
-    Case("PermutedTasks(n_train=-1, drops the last image)", lambda: CO.PermutedTasks(_Images(), 2, n_train=-1),
+    Case("TaskHyperNet(emb_std=0)", lambda: TaskHyperNet(_main(), 2, emb_std=0), "emb_std must be > 0"),
+    Case("TaskHyperNet(gain=0, all weights 0)", lambda: TaskHyperNet(_main(), 2, gain=0), "gain must be > 0"),
+    Case("TaskHyperNet(main a Linear)", lambda: TaskHyperNet(nn.Linear(2, 2), 2), "main must be a MainMLP"),
+    Case("PermutedTasks(n_train=-1, drops the last image)", lambda: PermutedTasks(_Images(), 2, n_train=-1),
          "n_train must be a positive integer, got -1"),
-    Case("PermutedTasks(n_train=2.5)", lambda: CO.PermutedTasks(_Images(), 2, n_train=2.5),
+    Case("PermutedTasks(n_train=2.5)", lambda: PermutedTasks(_Images(), 2, n_train=2.5),
          "n_train must be an integer, got 2.5"),
-    Case("PermutedTasks(data=None)", lambda: CO.PermutedTasks(None, 2),
+    Case("PermutedTasks(data=None)", lambda: PermutedTasks(None, 2),
          "data must hold image tensors x_train, y_train, x_test, y_test .* NoneType lacks x_train"),
     Case("PermutedTasks.permute(task 2 of 2)", lambda: _tasks().permute(torch.zeros(3, 16), 2),
          r"task id 2 is out of range: these tasks are numbered 0\.\.1"),
@@ -518,55 +581,55 @@ CONDITIONAL = [
     Case("PermutedTasks.permute(2 ids for 3 tasks' images)",
          lambda: _tasks().permute(torch.zeros(3, 2, 16), torch.tensor([0, 1])),
          r"task_ids must have shape \(3,\), got \(2,\)"),
-    Case("task_accuracy(task 5 of 2)", lambda m: CO.task_accuracy(m, _tasks(), [5]), "task id 5 is out of range",
+    Case("task_accuracy(task 5 of 2)", lambda m: task_accuracy(m, _tasks(), [5]), "task id 5 is out of range",
          obj=_sep),
-    Case("task_accuracy(task 1.5, left the model in eval mode)", lambda m: CO.task_accuracy(m, _tasks(), [0, 1.5]),
+    Case("task_accuracy(task 1.5, left the model in eval mode)", lambda m: task_accuracy(m, _tasks(), [0, 1.5]),
          r"task id must be one integer in 0\.\.1, got 1.5", obj=_sep),
-    Case("task_accuracy(batch_size=0)", lambda m: CO.task_accuracy(m, _tasks(), batch_size=0),
+    Case("task_accuracy(batch_size=0)", lambda m: task_accuracy(m, _tasks(), batch_size=0),
          "batch_size must be a positive integer, got 0", obj=_sep),
     Case("output_regularizer(targets of 3 values for P=123)",
-         lambda m: CO.output_regularizer(m, torch.zeros(2, 3), [0, 1]),
+         lambda m: output_regularizer(m, torch.zeros(2, 3), [0, 1]),
          "targets has 3 values per task but the main net has P=123 parameters", obj=_thn),
-    Case("output_regularizer(task 5 of 2)", lambda m: CO.output_regularizer(m, torch.zeros(1, 123), [5]),
+    Case("output_regularizer(task 5 of 2)", lambda m: output_regularizer(m, torch.zeros(1, 123), [5]),
          r"task_ids must be integers in 0\.\.1, got \[5\]", obj=_thn),
-    Case("output_regularizer(a SeparateNets)", lambda m: CO.output_regularizer(m, torch.zeros(1, 123), [0]),
+    Case("output_regularizer(a SeparateNets)", lambda m: output_regularizer(m, torch.zeros(1, 123), [0]),
          "hnet must be a TaskHyperNet", obj=_sep),
-    Case("generated_weight_variance(n_emb=1, NaN)", lambda m: CO.generated_weight_variance(m, n_emb=1),
+    Case("generated_weight_variance(n_emb=1, NaN)", lambda m: generated_weight_variance(m, n_emb=1),
          "n_emb must be an integer >= 2, got 1", obj=_thn),
-    Case("weight_spread(a list)", lambda: CO.weight_spread([[1.0, 2.0], [3.0, 4.0]]),
+    Case("weight_spread(a list)", lambda: weight_spread([[1.0, 2.0], [3.0, 4.0]]),
          r"thetas must be a tensor of shape \(K, P\), got list"),
-    Case("z_sensitivity(x with a task dimension)", lambda m: CO.z_sensitivity(m, torch.zeros(2, 3, 16)),
+    Case("z_sensitivity(x with a task dimension)", lambda m: z_sensitivity(m, torch.zeros(2, 3, 16)),
          r"x must have shape \(B, in\), got \(2, 3, 16\)", obj=_sep),
-    Case("dead_fraction(task 5 of 2)", lambda m: CO.dead_fraction(m, [0, 5]), r"task ids must be in 0\.\.1", obj=_thn),
-    Case("dead_fraction(task -1, silently the last)", lambda m: CO.dead_fraction(m, [-1]),
+    Case("dead_fraction(task 5 of 2)", lambda m: dead_fraction(m, [0, 5]), r"task ids must be in 0\.\.1", obj=_thn),
+    Case("dead_fraction(task -1, silently the last)", lambda m: dead_fraction(m, [-1]),
          r"task ids must be in 0\.\.1, got \[-1\]", obj=_thn),
-    Case("dead_fraction(a SeparateNets)", lambda m: CO.dead_fraction(m), "hnet must be a TaskHyperNet", obj=_sep),
+    Case("dead_fraction(a SeparateNets)", lambda m: dead_fraction(m), "hnet must be a TaskHyperNet", obj=_sep),
     Case("plot_generated_weights(1 label for 2 rows)",
-         _closing(lambda: CO.plot_generated_weights(torch.zeros(2, 5), ["a"])),
+         _closing(lambda: plot_generated_weights(torch.zeros(2, 5), ["a"])),
          "labels has 1 entries but thetas 2 rows"),
-    Case("plot_generated_weights(n=0)", _closing(lambda: CO.plot_generated_weights(torch.zeros(2, 5), ["a", "b"], n=0)),
+    Case("plot_generated_weights(n=0)", _closing(lambda: plot_generated_weights(torch.zeros(2, 5), ["a", "b"], n=0)),
          "n must be a positive integer, got 0"),
     Case("plot_diagnostics(a report without output_spread)",
-         _closing(lambda: CO.plot_diagnostics({"a": {"weight_spread": 0.1}})), r"reports\['a'\] lacks output_spread"),
-    Case("plot_accuracy_matrix(ragged rows)", _closing(lambda: CO.plot_accuracy_matrix([[1, 2], [3]])),
+         _closing(lambda: plot_diagnostics({"a": {"weight_spread": 0.1}})), r"reports\['a'\] lacks output_spread"),
+    Case("plot_accuracy_matrix(ragged rows)", _closing(lambda: plot_accuracy_matrix([[1, 2], [3]])),
          r"acc must be a square table acc\[i\]\[j\] of numbers"),
-    Case("plot_accuracy_matrix([])", _closing(lambda: CO.plot_accuracy_matrix([])),
+    Case("plot_accuracy_matrix([])", _closing(lambda: plot_accuracy_matrix([])),
          r"acc must be a non-empty table acc\[i\]\[j\]"),
-    Case("ContinualResult().final", lambda: CO.ContinualResult().final, r"no task has been learned yet \(acc is empty\)"),
+    Case("ContinualResult().final", lambda: ContinualResult().final, r"no task has been learned yet \(acc is empty\)"),
 ]
 
 # -------------------------------------------------------------------------------------- cifar
-_SPECS = CF.cifar_layer_specs(width=0.05)          # conv 3→3→6→13→26→26, fc 26→51→26→100
+_SPECS = cifar_layer_specs(width=0.05)          # conv 3→3→6→13→26→26, fc 26→51→26→100
 
 
 def _net(variant="standard"):
     torch.manual_seed(0)
-    return CF.build_cifar_net(variant, width=0.05)
+    return build_cifar_net(variant, width=0.05)
 
 
 def _wrn():
     torch.manual_seed(0)
-    return CF.WideResNet(10, 1)
+    return WideResNet(10, 1)
 
 
 @dataclasses.dataclass
@@ -580,21 +643,21 @@ class _Gray:
 
 
 CIFAR = [
-    Case("LayerSpec(kind='lstm', read as fc)", lambda: CF.LayerSpec("x", "lstm", 3, 4).shape,
+    Case("LayerSpec(kind='lstm', read as fc)", lambda: LayerSpec("x", "lstm", 3, 4).shape,
          "LayerSpec 'x': unknown kind 'lstm'; choose 'conv' or 'fc'"),
-    Case("LayerSpec(out_features=0)", lambda: CF.LayerSpec("x", "conv", 0, 4),
+    Case("LayerSpec(out_features=0)", lambda: LayerSpec("x", "conv", 0, 4),
          "out_features must be a positive integer, got 0"),
-    Case("NaiveHeads(n_z=0)", lambda: CF.NaiveHeads(_SPECS, n_z=0), "n_z must be a positive integer, got 0"),
-    Case("build_cifar_net(naive_full, n_z=2.5)", lambda: CF.build_cifar_net("naive_full", width=0.05, n_z=2.5),
+    Case("NaiveHeads(n_z=0)", lambda: NaiveHeads(_SPECS, n_z=0), "n_z must be a positive integer, got 0"),
+    Case("build_cifar_net(naive_full, n_z=2.5)", lambda: build_cifar_net("naive_full", width=0.05, n_z=2.5),
          "n_z must be an integer, got 2.5"),
-    Case("OrdinaryWeights([1])", lambda: CF.OrdinaryWeights([1]),
+    Case("OrdinaryWeights([1])", lambda: OrdinaryWeights([1]),
          r"OrdinaryWeights: specs\[0\] must be a LayerSpec \(see cifar_layer_specs\), got int"),
     Case("ChunkedHyperWeights(generator a Linear)",
-         lambda: CF.ChunkedHyperWeights(_SPECS, generator=nn.Linear(2, 2)), "generator must be a HyperConvGenerator"),
-    Case("CifarNet(a source for 2 of 8 layers)", lambda: CF.CifarNet(CF.OrdinaryWeights(_SPECS[:2]), _SPECS),
+         lambda: ChunkedHyperWeights(_SPECS, generator=nn.Linear(2, 2)), "generator must be a HyperConvGenerator"),
+    Case("CifarNet(a source for 2 of 8 layers)", lambda: CifarNet(OrdinaryWeights(_SPECS[:2]), _SPECS),
          "the source makes no weight for layer.* conv3, conv4, conv5, fc1, fc2, fc3; it serves conv1, conv2"),
     Case("CifarNet(no conv layer)",
-         lambda: CF.CifarNet(CF.OrdinaryWeights([CF.LayerSpec("fc", "fc", 3, 4)]), [CF.LayerSpec("fc", "fc", 3, 4)]),
+         lambda: CifarNet(OrdinaryWeights([LayerSpec("fc", "fc", 3, 4)]), [LayerSpec("fc", "fc", 3, 4)]),
          "CifarNet needs at least one conv layer"),
     Case("CifarNet(4×4 images)", lambda m: m(torch.zeros(2, 3, 4, 4)),
          r"images of 4×4 are too small: the net max-pools 3 times, so H and W must be at least 8", obj=_net),
@@ -605,30 +668,30 @@ CIFAR = [
          "no layer named 'conv9'; the layers are conv1, ", KeyError, obj=_net),
     Case("CompositeWeights.kind_of('conv9')", lambda m: m.layer_kind("conv9"), "no layer named 'conv9'", KeyError,
          obj=lambda: _net("partial")),
-    Case("WideResNet(depth=4, no blocks)", lambda: CF.WideResNet(4), r"WRN depth must be 6n\+4 with n >= 1"),
-    Case("WideResNet(depth=-2, no blocks)", lambda: CF.WideResNet(-2), "depth must be a positive integer, got -2"),
-    Case("WideResNet(depth=40.0)", lambda: CF.WideResNet(40.0), "depth must be an integer, got 40.0"),
-    Case("WideResNet(width=0)", lambda: CF.WideResNet(10, 0), "width must be a positive integer, got 0"),
-    Case("WideResNet(num_classes=0, silently built)", lambda: CF.WideResNet(10, 1, num_classes=0),
+    Case("WideResNet(depth=4, no blocks)", lambda: WideResNet(4), r"WRN depth must be 6n\+4 with n >= 1"),
+    Case("WideResNet(depth=-2, no blocks)", lambda: WideResNet(-2), "depth must be a positive integer, got -2"),
+    Case("WideResNet(depth=40.0)", lambda: WideResNet(40.0), "depth must be an integer, got 40.0"),
+    Case("WideResNet(width=0)", lambda: WideResNet(10, 0), "width must be a positive integer, got 0"),
+    Case("WideResNet(num_classes=0, silently built)", lambda: WideResNet(10, 1, num_classes=0),
          "num_classes must be a positive integer, got 0"),
     Case("WideResNet(1-channel images)", lambda m: m(torch.zeros(2, 1, 32, 32)),
          r"x must have shape \(B, 3, H, W\), got \(2, 1, 32, 32\); colour images", obj=_wrn),
-    Case("make_augment(crop=-1)", lambda: CF.make_augment(crop=-1), "crop must be an integer >= 0, got -1"),
-    Case("make_augment(erase=2, a probability)", lambda: CF.make_augment(erase=2), "erase must be >= 0 and <= 1"),
-    Case("make_augment(rotate=nan)", lambda: CF.make_augment(rotate=float("nan")), "rotate must be >= 0"),
-    Case("to_cifar_shape(3-channel images to channels=2, name says 2)", lambda: CF.to_cifar_shape(_Gray(), channels=2),
+    Case("make_augment(crop=-1)", lambda: make_augment(crop=-1), "crop must be an integer >= 0, got -1"),
+    Case("make_augment(erase=2, a probability)", lambda: make_augment(erase=2), "erase must be >= 0 and <= 1"),
+    Case("make_augment(rotate=nan)", lambda: make_augment(rotate=float("nan")), "rotate must be >= 0"),
+    Case("to_cifar_shape(3-channel images to channels=2, name says 2)", lambda: to_cifar_shape(_Gray(), channels=2),
          "x_train has 3 channels: only one channel can be repeated to channels=2"),
-    Case("path_length_share([])", lambda: CF.path_length_share([], 0), "snapshots is empty"),
-    Case("path_length_share(snapshots of two sizes)", lambda: CF.path_length_share([torch.zeros(2), torch.ones(3)], 1),
+    Case("path_length_share([])", lambda: path_length_share([], 0), "snapshots is empty"),
+    Case("path_length_share(snapshots of two sizes)", lambda: path_length_share([torch.zeros(2), torch.ones(3)], 1),
          r"snapshots\[1\] has shape \(3,\) but snapshots\[0\] \(2,\)"),
     Case("pca_trajectory(k=-1, drops the last component)",
-         lambda: CF.pca_trajectory([torch.zeros(2), torch.ones(2)], k=-1), "k must be a positive integer, got -1"),
-    Case("pca_trajectory(2-D snapshots)", lambda: CF.pca_trajectory([torch.zeros(2, 2), torch.ones(2, 2)]),
+         lambda: pca_trajectory([torch.zeros(2), torch.ones(2)], k=-1), "k must be a positive integer, got -1"),
+    Case("pca_trajectory(2-D snapshots)", lambda: pca_trajectory([torch.zeros(2, 2), torch.ones(2, 2)]),
          r"snapshots\[0\] has shape \(2, 2\); each snapshot must be a flat vector \(P,\)"),
-    Case("TrainingTracker(not a CifarNet)", lambda: CF.TrainingTracker(3), "net must be a CifarNet"),
-    Case("TrainingTracker.z_drift(no snapshot)", lambda: CF.TrainingTracker(_net()).z_drift(),
+    Case("TrainingTracker(not a CifarNet)", lambda: TrainingTracker(3), "net must be a CifarNet"),
+    Case("TrainingTracker.z_drift(no snapshot)", lambda: TrainingTracker(_net()).z_drift(),
          r"the tracker has no snapshot yet; call snapshot\(\)"),
-    Case("TrainingTracker.from_state(None)", lambda: CF.TrainingTracker.from_state(_net(), None),
+    Case("TrainingTracker.from_state(None)", lambda: TrainingTracker.from_state(_net(), None),
          r"state must be the dict TrainingTracker.state\(\) returns, got NoneType"),
 ]
 

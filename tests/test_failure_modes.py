@@ -10,11 +10,23 @@ import pytest
 import torch
 import torch.nn as nn
 
-from hypernet_lib import hyperlstm as hl
-from hypernet_lib import utils
-from hypernet_lib.data import ImageData
-from hypernet_lib.train import fit, load_checkpoint
-from hypernet_lib.utils import TrainingDiverged, atomic_save, check_output_path
+from hypernet_lib.checks import TrainingDiverged, check_finite, check_output_path
+from hypernet_lib.data import ImageData, Vocab, make_char_data, stream_batches
+from hypernet_lib.nn import CharLM
+from hypernet_lib.runtime import get_device, seed_everything
+from hypernet_lib.training import (
+    CHECKPOINT_FORMAT,
+    TRAIN_STATE_FORMAT,
+    CheckpointError,
+    atomic_save,
+    evaluate_bpc,
+    fit,
+    generate,
+    load_checkpoint,
+    load_lm,
+    save_lm,
+    train_char_lm,
+)
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -35,12 +47,12 @@ TEXT = "the cat sat on the mat; a bat ate the hat.\n" * 12
 
 def char_data(text=TEXT):
     n = len(text)
-    return hl.make_char_data(text[:int(n * .8)], text[int(n * .8):int(n * .9)], text[int(n * .9):])
+    return make_char_data(text[:int(n * .8)], text[int(n * .8):int(n * .9)], text[int(n * .9):])
 
 
 def tiny_lm(vocab_size):
     torch.manual_seed(0)
-    return hl.CharLM(vocab_size, cell="hyperlstm", hidden_size=8, hyper_num_units=4)
+    return CharLM(vocab_size, cell="hyperlstm", hidden_size=8, hyper_num_units=4)
 
 
 LM_KW = dict(batch_size=2, seq_length=8, max_steps=6, eval_every=2, progress=False)
@@ -60,7 +72,7 @@ def test_char_lm_divergence_from_the_start_raises_and_writes_nothing(tmp_path):
     data = char_data()
     state = tmp_path / "run.train_state"
     with pytest.raises(TrainingDiverged, match=r"training diverged between steps 0 and 2: .*nan.*lower the learning"):
-        hl.train_char_lm(tiny_lm(len(data.vocab)), data, lr=1e30, checkpoint=str(state), **LM_KW)
+        train_char_lm(tiny_lm(len(data.vocab)), data, lr=1e30, checkpoint=str(state), **LM_KW)
     assert not state.exists() and leftovers(tmp_path) == []
 
 
@@ -74,7 +86,7 @@ def test_char_lm_divergence_later_keeps_the_last_good_state(tmp_path):
             with torch.no_grad():
                 model.out.weight[0, 0] = float("nan")
     with pytest.raises(TrainingDiverged, match=r"between steps 4 and 6: the training loss is nan; the run as of step 4 stays in"):
-        hl.train_char_lm(model, data, checkpoint=str(state), on_eval=poison, **LM_KW)
+        train_char_lm(model, data, checkpoint=str(state), on_eval=poison, **LM_KW)
     ck = torch.load(state, weights_only=True)
     assert ck["step"] == 4 and finite(ck["model"]) and leftovers(tmp_path) == []
 
@@ -98,7 +110,7 @@ def test_fit_divergence_raises_and_keeps_the_last_good_epoch(tmp_path):
 
 
 def _tasks():
-    from hypernet_lib.conditional import PermutedTasks
+    from hypernet_lib.data import PermutedTasks
     g = torch.Generator().manual_seed(0)
     d = types.SimpleNamespace(x_train=torch.rand(40, 1, 4, 4, generator=g), y_train=torch.randint(0, 3, (40,), generator=g),
                               x_test=torch.rand(10, 1, 4, 4, generator=g), y_test=torch.randint(0, 3, (10,), generator=g))
@@ -107,7 +119,8 @@ def _tasks():
 
 @pytest.mark.parametrize("loop", ["multitask", "continual"])
 def test_conditional_loops_stop_on_divergence(loop):
-    from hypernet_lib.conditional import MainMLP, SeparateNets, train_continual, train_multitask
+    from hypernet_lib.nn import MainMLP, SeparateNets
+    from hypernet_lib.training import train_continual, train_multitask
     model = SeparateNets(MainMLP((16, 6, 3)), n_tasks=2)
     with pytest.raises(TrainingDiverged, match="training diverged"):
         if loop == "multitask":
@@ -123,12 +136,12 @@ def test_non_finite_weights_are_refused_on_save_and_on_load(tmp_path):
         model.out.bias[0] = float("nan")
     path = tmp_path / "m.pt"
     with pytest.raises(TrainingDiverged, match="'out.bias' holds NaN.*nothing was written"):
-        hl.save_lm(str(path), model, data.vocab)
+        save_lm(str(path), model, data.vocab)
     assert not path.exists() and leftovers(tmp_path) == []
-    torch.save({"format": hl.CHECKPOINT_FORMAT, "config": dict(model.config), "vocab": data.vocab.chars,
+    torch.save({"format": CHECKPOINT_FORMAT, "config": dict(model.config), "vocab": data.vocab.chars,
                 "state_dict": model.state_dict()}, path)                 # as an older version would have
-    with pytest.raises(hl.CheckpointError, match=r"damaged.*'out.bias' holds NaN.*diverged run"):
-        hl.load_lm(str(path))
+    with pytest.raises(CheckpointError, match=r"damaged.*'out.bias' holds NaN.*diverged run"):
+        load_lm(str(path))
 
 
 # ------------------------------------------------------------------------------ 2. bad arguments
@@ -185,14 +198,14 @@ def test_train_char_lm_refuses_bad_arguments_before_any_work(tmp_path, bad, mess
     model = tiny_lm(len(data.vocab))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(ValueError, match=message):
-        hl.train_char_lm(model, data, checkpoint=str(tmp_path / "s"), **{**LM_KW, **bad})
+        train_char_lm(model, data, checkpoint=str(tmp_path / "s"), **{**LM_KW, **bad})
     assert list(tmp_path.iterdir()) == [] and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_clip_minus_one_no_longer_trains_uphill():
     data = char_data()
     with pytest.raises(ValueError, match="clip must be >= 0"):
-        hl.train_char_lm(tiny_lm(len(data.vocab)), data, clip=-1, **LM_KW)
+        train_char_lm(tiny_lm(len(data.vocab)), data, clip=-1, **LM_KW)
     with pytest.raises(ValueError, match="clip must be > 0"):
         fit(toy_model(), toy_data(), epochs=1, batch_size=16, lr=1e-2, clip=-1)
 
@@ -200,30 +213,30 @@ def test_clip_minus_one_no_longer_trains_uphill():
 def test_train_char_lm_refuses_a_model_of_another_vocabulary():
     data = char_data()
     with pytest.raises(ValueError, match=r"vocab_size is 7 but data.vocab has \d+ characters"):
-        hl.train_char_lm(tiny_lm(7), data, **LM_KW)
+        train_char_lm(tiny_lm(7), data, **LM_KW)
 
 
 def _lm_and_vocab():
-    vocab = hl.Vocab("abcde")
+    vocab = Vocab("abcde")
     return tiny_lm(5), vocab
 
 
 LIB_BAD = [
-    ("Vocab.decode([-1])", lambda: hl.Vocab("abc").decode([-1]), r"id -1 is outside the vocabulary \(ids 0..2\)"),
-    ("Vocab.decode([3])", lambda: hl.Vocab("abc").decode([3]), r"id 3 is outside the vocabulary"),
-    ("Vocab.decode([1.5])", lambda: hl.Vocab("abc").decode([1.5]), "ids must be integers"),
-    ("Vocab.decode(float tensor)", lambda: hl.Vocab("abc").decode(torch.tensor([1.0])), "ids must be integers"),
-    ("Vocab(None)", lambda: hl.Vocab(None), "built from a str"),
-    ("make_char_data(bytes)", lambda: hl.make_char_data(b"abc", "a", "b"), "train must be a str"),
-    ("stream_batches(bs=0)", lambda: hl.stream_batches(torch.arange(10), 0), "batch_size must be a positive integer"),
-    ("CharLM(hidden_size=0)", lambda: hl.CharLM(5, hidden_size=0), "hidden_size must be a positive integer"),
-    ("CharLM(hidden_size=2.5)", lambda: hl.CharLM(5, hidden_size=2.5), "hidden_size must be an integer"),
-    ("CharLM(vocab_size=-3)", lambda: hl.CharLM(-3), "vocab_size must be a positive integer"),
-    ("CharLM(hyper_num_units=0)", lambda: hl.CharLM(5, hyper_num_units=0), "hyper_num_units must be a positive"),
-    ("CharLM(dropout=1)", lambda: hl.CharLM(5, dropout=1.0), "dropout must be >= 0 and < 1"),
-    ("CharLM(dropout_keep_prob=0)", lambda: hl.CharLM(5, dropout_keep_prob=0), "dropout_keep_prob must be > 0"),
-    ("CharLM(z_init=zero)", lambda: hl.CharLM(5, z_init="zero"), "unknown z_init 'zero'"),
-    ("CharLM(hidden_size=10**12)", lambda: hl.CharLM(5, hidden_size=10**12), "more than this machine's memory"),
+    ("Vocab.decode([-1])", lambda: Vocab("abc").decode([-1]), r"id -1 is outside the vocabulary \(ids 0..2\)"),
+    ("Vocab.decode([3])", lambda: Vocab("abc").decode([3]), r"id 3 is outside the vocabulary"),
+    ("Vocab.decode([1.5])", lambda: Vocab("abc").decode([1.5]), "ids must be integers"),
+    ("Vocab.decode(float tensor)", lambda: Vocab("abc").decode(torch.tensor([1.0])), "ids must be integers"),
+    ("Vocab(None)", lambda: Vocab(None), "built from a str"),
+    ("make_char_data(bytes)", lambda: make_char_data(b"abc", "a", "b"), "train must be a str"),
+    ("stream_batches(bs=0)", lambda: stream_batches(torch.arange(10), 0), "batch_size must be a positive integer"),
+    ("CharLM(hidden_size=0)", lambda: CharLM(5, hidden_size=0), "hidden_size must be a positive integer"),
+    ("CharLM(hidden_size=2.5)", lambda: CharLM(5, hidden_size=2.5), "hidden_size must be an integer"),
+    ("CharLM(vocab_size=-3)", lambda: CharLM(-3), "vocab_size must be a positive integer"),
+    ("CharLM(hyper_num_units=0)", lambda: CharLM(5, hyper_num_units=0), "hyper_num_units must be a positive"),
+    ("CharLM(dropout=1)", lambda: CharLM(5, dropout=1.0), "dropout must be >= 0 and < 1"),
+    ("CharLM(dropout_keep_prob=0)", lambda: CharLM(5, dropout_keep_prob=0), "dropout_keep_prob must be > 0"),
+    ("CharLM(z_init=zero)", lambda: CharLM(5, z_init="zero"), "unknown z_init 'zero'"),
+    ("CharLM(hidden_size=10**12)", lambda: CharLM(5, hidden_size=10**12), "more than this machine's memory"),
     ("forward(ids out of range)", lambda: _lm_and_vocab()[0](torch.tensor([[0, 5]])),
      r"ids contain id 5, outside the model's vocabulary \(ids 0..4\)"),
     ("forward(negative id)", lambda: _lm_and_vocab()[0](torch.tensor([[-1, 0]])), "ids contain id -1"),
@@ -234,29 +247,29 @@ LIB_BAD = [
          _lm_and_vocab()[0]), "batch size 3; carry the state only between calls with the same batch size"),
     ("forward(state of another depth)", lambda: _lm_and_vocab()[0](torch.zeros(1, 2, dtype=torch.long), [None, None]),
      r"one entry per layer \(1\)"),
-    ("evaluate_bpc(bs=0)", lambda: hl.evaluate_bpc(_lm_and_vocab()[0], torch.arange(5).repeat(9), batch_size=0),
+    ("evaluate_bpc(bs=0)", lambda: evaluate_bpc(_lm_and_vocab()[0], torch.arange(5).repeat(9), batch_size=0),
      "batch_size must be a positive integer"),
-    ("evaluate_bpc(1 char)", lambda: hl.evaluate_bpc(_lm_and_vocab()[0], torch.tensor([1])), "at least 2 characters"),
-    ("evaluate_bpc(ids out of range)", lambda: hl.evaluate_bpc(_lm_and_vocab()[0], torch.arange(9)), "contain id 8"),
-    ("evaluate_bpc(not a CharLM)", lambda: hl.evaluate_bpc(nn.Linear(2, 2), torch.arange(5)), "must be a CharLM"),
-    ("generate(length=-1)", lambda: hl.generate(*_lm_and_vocab(), "a", -1), "length must be an integer >= 0"),
-    ("generate(length=2.5)", lambda: hl.generate(*_lm_and_vocab(), "a", 2.5), "length must be an integer"),
-    ("generate(top_k=0)", lambda: hl.generate(*_lm_and_vocab(), "a", 3, top_k=0), "top_k must be a positive"),
-    ("generate(temperature=nan)", lambda: hl.generate(*_lm_and_vocab(), "a", 3, temperature=float("nan")),
+    ("evaluate_bpc(1 char)", lambda: evaluate_bpc(_lm_and_vocab()[0], torch.tensor([1])), "at least 2 characters"),
+    ("evaluate_bpc(ids out of range)", lambda: evaluate_bpc(_lm_and_vocab()[0], torch.arange(9)), "contain id 8"),
+    ("evaluate_bpc(not a CharLM)", lambda: evaluate_bpc(nn.Linear(2, 2), torch.arange(5)), "must be a CharLM"),
+    ("generate(length=-1)", lambda: generate(*_lm_and_vocab(), "a", -1), "length must be an integer >= 0"),
+    ("generate(length=2.5)", lambda: generate(*_lm_and_vocab(), "a", 2.5), "length must be an integer"),
+    ("generate(top_k=0)", lambda: generate(*_lm_and_vocab(), "a", 3, top_k=0), "top_k must be a positive"),
+    ("generate(temperature=nan)", lambda: generate(*_lm_and_vocab(), "a", 3, temperature=float("nan")),
      "temperature must be > 0"),
-    ("generate(short vocab)", lambda: hl.generate(_lm_and_vocab()[0], hl.Vocab("abcd"), "a", 3),
+    ("generate(short vocab)", lambda: generate(_lm_and_vocab()[0], Vocab("abcd"), "a", 3),
      "vocabulary has 4 characters but the model predicts 5"),
-    ("seed_everything(-1)", lambda: utils.seed_everything(-1), r"seed must be an integer in \[0, "),
-    ("get_device('meta')", lambda: utils.get_device("meta"), "run on cpu, cuda or mps, not 'meta'"),
-    ("get_device('tpu')", lambda: utils.get_device("tpu"), "device 'tpu' is not a device name"),
-    ("MNISTConvNet(channels=0)", lambda: __import__("hypernet_lib.static", fromlist=["x"]).MNISTConvNet(channels=0),
+    ("seed_everything(-1)", lambda: seed_everything(-1), r"seed must be an integer in \[0, "),
+    ("get_device('meta')", lambda: get_device("meta"), "run on cpu, cuda or mps, not 'meta'"),
+    ("get_device('tpu')", lambda: get_device("tpu"), "device 'tpu' is not a device name"),
+    ("MNISTConvNet(channels=0)", lambda: __import__("hypernet_lib.nn", fromlist=["x"]).MNISTConvNet(channels=0),
      "channels must be a positive integer"),
     ("cifar_layer_specs(num_classes=2.5)",
-     lambda: __import__("hypernet_lib.cifar", fromlist=["x"]).cifar_layer_specs(num_classes=2.5),
+     lambda: __import__("hypernet_lib.nn", fromlist=["x"]).cifar_layer_specs(num_classes=2.5),
      "num_classes must be an integer"),
-    ("train_multitask(steps=0)", lambda: __import__("hypernet_lib.conditional", fromlist=["x"]).train_multitask(
+    ("train_multitask(steps=0)", lambda: __import__("hypernet_lib.training", fromlist=["x"]).train_multitask(
         _sep(), _tasks(), steps=0), "steps must be a positive integer"),
-    ("train_continual(batch_size=0)", lambda: __import__("hypernet_lib.conditional", fromlist=["x"]).train_continual(
+    ("train_continual(batch_size=0)", lambda: __import__("hypernet_lib.training", fromlist=["x"]).train_continual(
         _sep(), _tasks(), steps_per_task=1, batch_size=0), "batch_size must be a positive integer"),
     ("task id 1.5", lambda: _sep()(torch.zeros(1, 16), 1.5), "fractional id is not truncated"),
     ("task ids [0, 0.5]", lambda: _sep().thetas([0, 0.5]), "fractional id is not truncated"),
@@ -265,7 +278,7 @@ LIB_BAD = [
 
 
 def _sep():
-    from hypernet_lib.conditional import MainMLP, SeparateNets
+    from hypernet_lib.nn import MainMLP, SeparateNets
     return SeparateNets(MainMLP((16, 6, 3)), n_tasks=2)
 
 
@@ -278,13 +291,13 @@ def test_public_calls_refuse_bad_arguments_with_a_message(call, message):
 def test_hypernet_device_names_the_variable(monkeypatch):
     monkeypatch.setenv("HYPERNET_DEVICE", "tpu")
     with pytest.raises(ValueError, match="HYPERNET_DEVICE='tpu' is not a device name; unset HYPERNET_DEVICE"):
-        utils.get_device()
+        get_device()
 
 
 def test_tiny_temperature_samples_greedily_instead_of_failing():
     m, vocab = _lm_and_vocab()
     for t in (1e-300, 5e-324):
-        out = hl.generate(m, vocab, "a", 5, temperature=t, generator=torch.Generator().manual_seed(0))
+        out = generate(m, vocab, "a", 5, temperature=t, generator=torch.Generator().manual_seed(0))
         assert len(out) == 6 and set(out) <= set("abcde")
 
 
@@ -396,25 +409,25 @@ def test_resume_on_other_text_of_the_same_size_is_refused(tmp_path):
     def stop(hist):
         raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        hl.train_char_lm(tiny_lm(len(data.vocab)), data, checkpoint=state, on_eval=stop, **LM_KW)
+        train_char_lm(tiny_lm(len(data.vocab)), data, checkpoint=state, on_eval=stop, **LM_KW)
     other = char_data(_swap_two_letters(TEXT))
     assert other.train.numel() == data.train.numel() and other.vocab.chars == data.vocab.chars
-    with pytest.raises(hl.CheckpointError, match=r"interrupted run on another training text \(content hash"):
-        hl.train_char_lm(tiny_lm(len(data.vocab)), other, checkpoint=state, **LM_KW)
+    with pytest.raises(CheckpointError, match=r"interrupted run on another training text \(content hash"):
+        train_char_lm(tiny_lm(len(data.vocab)), other, checkpoint=state, **LM_KW)
     # the same data resumes
-    hist = hl.train_char_lm(tiny_lm(len(data.vocab)), data, checkpoint=state, **LM_KW)
+    hist = train_char_lm(tiny_lm(len(data.vocab)), data, checkpoint=state, **LM_KW)
     assert hist.step == [2, 4, 6]
 
 
 def test_resume_on_another_vocabulary_is_refused(tmp_path):
     state = str(tmp_path / "s")
     data = char_data()
-    hl.train_char_lm(tiny_lm(len(data.vocab)), data, checkpoint=state, **{**LM_KW, "max_steps": 2})
+    train_char_lm(tiny_lm(len(data.vocab)), data, checkpoint=state, **{**LM_KW, "max_steps": 2})
     text = TEXT.replace("t", "T")                # same ids for every character but one
     other = char_data(text)
     assert len(other.vocab) == len(data.vocab)
-    with pytest.raises(hl.CheckpointError, match="another (training text|vocabulary)"):
-        hl.train_char_lm(tiny_lm(len(data.vocab)), other, checkpoint=state, **{**LM_KW, "max_steps": 2})
+    with pytest.raises(CheckpointError, match="another (training text|vocabulary)"):
+        train_char_lm(tiny_lm(len(data.vocab)), other, checkpoint=state, **{**LM_KW, "max_steps": 2})
 
 
 # ------------------------------------------------------------------------ 5. well-formed but wrong files
@@ -422,7 +435,7 @@ def _good_checkpoint(tmp_path):
     data = char_data()
     m = tiny_lm(len(data.vocab))
     p = tmp_path / "m.pt"
-    hl.save_lm(str(p), m, data.vocab)
+    save_lm(str(p), m, data.vocab)
     return p, torch.load(p, weights_only=True)
 
 
@@ -443,8 +456,8 @@ def test_a_well_formed_but_wrong_checkpoint_is_refused(tmp_path, edit, message):
     p, ck = _good_checkpoint(tmp_path)
     edit(ck)
     torch.save(ck, p)
-    with pytest.raises(hl.CheckpointError, match=message):
-        hl.load_lm(str(p))
+    with pytest.raises(CheckpointError, match=message):
+        load_lm(str(p))
 
 
 @pytest.mark.parametrize("what", ["checkpoint", "train_state"])
@@ -452,31 +465,31 @@ def test_an_empty_file_is_refused_with_a_message(tmp_path, what):
     p = tmp_path / "empty"
     p.write_bytes(b"")
     if what == "checkpoint":
-        with pytest.raises(hl.CheckpointError, match=r"is empty \(0 bytes\), not a hyperlstm language-model"):
-            hl.load_lm(str(p))
+        with pytest.raises(CheckpointError, match=r"is empty \(0 bytes\), not a hyperlstm language-model"):
+            load_lm(str(p))
     else:
         data = char_data()
-        with pytest.raises(hl.CheckpointError, match=r"is empty \(0 bytes\), not a hyperlstm training state.*delete"):
-            hl.train_char_lm(tiny_lm(len(data.vocab)), data, checkpoint=str(p), **LM_KW)
+        with pytest.raises(CheckpointError, match=r"is empty \(0 bytes\), not a hyperlstm training state.*delete"):
+            train_char_lm(tiny_lm(len(data.vocab)), data, checkpoint=str(p), **LM_KW)
 
 
 def test_a_state_file_missing_parts_is_refused(tmp_path):
     p = tmp_path / "s"
-    torch.save({"format": hl.TRAIN_STATE_FORMAT, "run": {}}, p)
+    torch.save({"format": TRAIN_STATE_FORMAT, "run": {}}, p)
     data = char_data()
-    with pytest.raises(hl.CheckpointError, match="damaged hyperlstm training state .missing step"):
-        hl.train_char_lm(tiny_lm(len(data.vocab)), data, checkpoint=str(p), **LM_KW)
+    with pytest.raises(CheckpointError, match="damaged hyperlstm training state .missing step"):
+        train_char_lm(tiny_lm(len(data.vocab)), data, checkpoint=str(p), **LM_KW)
 
 
 def test_a_directory_is_not_a_checkpoint(tmp_path):
-    with pytest.raises(hl.CheckpointError, match="is a directory, not a hyperlstm language-model checkpoint file"):
-        hl.load_lm(str(tmp_path))
+    with pytest.raises(CheckpointError, match="is a directory, not a hyperlstm language-model checkpoint file"):
+        load_lm(str(tmp_path))
     with pytest.raises(ValueError, match="not a regular file"):
         load_checkpoint(tmp_path)
 
 
 def test_check_finite_reports_loss_and_weights():
-    utils.check_finite(loss=torch.tensor(1.0), model=nn.Linear(2, 2))
+    check_finite(loss=torch.tensor(1.0), model=nn.Linear(2, 2))
     with pytest.raises(TrainingDiverged, match="loss is inf"):
-        utils.check_finite(loss=math.inf)
+        check_finite(loss=math.inf)
     assert issubclass(TrainingDiverged, FloatingPointError)

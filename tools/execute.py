@@ -4,7 +4,7 @@
 
 Each executed notebook gets ``metadata.hypernet`` = {scale, code_sha256, executed, torch,
 python}.  ``code_sha256`` hashes the source of its code cells, so a test can tell when code
-changed after the outputs were made (see tests/test_notebooks.py).
+changed after the outputs were made (see tests/book/test_notebooks.py).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]      # tools/ sits in the repository 
 if str(ROOT) not in sys.path:                   # hypernet_lib from the checkout, installed or not
     sys.path.insert(0, str(ROOT))
 
-from hypernet_lib.utils import SCALES  # noqa: E402
+from hypernet_lib.book import SCALES  # noqa: E402
 
 BOOK = ROOT / "book"
 

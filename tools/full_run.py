@@ -85,9 +85,9 @@ def pick(names: list[str]) -> list[str]:
 
 def run_chapter(chapter: str, scale: str, budget: float, out: Path) -> dict:
     import nbformat
+    from execute import code_hash
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-    from execute import code_hash
 
     src = ROOT / "book" / f"{chapter}.ipynb"
     nb = nbformat.read(src, as_version=4)

@@ -11,10 +11,12 @@ import time
 
 import torch
 
-from hypernet_lib import hyperlstm as hl
+from hypernet_lib.analysis import count_params
 from hypernet_lib.book import ShippedCheckpoint
-from hypernet_lib.data import load_text
-from hypernet_lib.utils import count_params, get_device, machine_line, seed_everything
+from hypernet_lib.data import Vocab, load_text, make_char_data
+from hypernet_lib.nn import CharLM
+from hypernet_lib.runtime import get_device, machine_line, seed_everything
+from hypernet_lib.training import train_char_lm
 
 SCALE = "cpu"
 CORPUS, HIDDEN, HYPER_UNITS, N_Z, BATCH, SEQ = "shakespeare", 256, 64, 4, 32, 50
@@ -24,7 +26,7 @@ TRAIN = dict(clip=1.0, lr_decay=0.5, patience=3, seed=0)
 
 def matched_hidden(vocab_size: int, target: int) -> int:
     """N_h of a plain LSTM whose parameter count is closest to ``target``."""
-    count = lambda n: count_params(hl.CharLM(vocab_size, cell="lstm", hidden_size=n))
+    count = lambda n: count_params(CharLM(vocab_size, cell="lstm", hidden_size=n))
     n = 1
     while count(n + 1) <= target:
         n += 1
@@ -34,10 +36,10 @@ def matched_hidden(vocab_size: int, target: int) -> int:
 def main() -> int:
     device = get_device()
     corpus = load_text(CORPUS)
-    vocab = hl.Vocab.from_text(corpus.text)
-    data = hl.make_char_data(corpus.train, corpus.valid[:EVAL_CHARS], corpus.test[:EVAL_CHARS],
+    vocab = Vocab.from_text(corpus.text)
+    data = make_char_data(corpus.train, corpus.valid[:EVAL_CHARS], corpus.test[:EVAL_CHARS],
                              name=corpus.name, vocab=vocab, device=device)
-    hyper_params = count_params(hl.CharLM(len(vocab), cell="hyperlstm", hidden_size=HIDDEN,
+    hyper_params = count_params(CharLM(len(vocab), cell="hyperlstm", hidden_size=HIDDEN,
                                           hyper_num_units=HYPER_UNITS, hyper_embedding_size=N_Z))
     n_matched = matched_hidden(len(vocab), hyper_params)
     # name -> (cell, N_h, z_init)
@@ -52,10 +54,10 @@ def main() -> int:
     models, histories, seconds = {}, {}, {}
     for name, (cell, n_h, z_init) in runs.items():
         seed_everything(0)
-        model = hl.CharLM(len(vocab), cell=cell, hidden_size=n_h, hyper_num_units=HYPER_UNITS,
+        model = CharLM(len(vocab), cell=cell, hidden_size=n_h, hyper_num_units=HYPER_UNITS,
                           hyper_embedding_size=N_Z, z_init=z_init).to(device)
         t0 = time.perf_counter()
-        hist = hl.train_char_lm(model, data, batch_size=BATCH, seq_length=SEQ, lr=LR, epochs=EPOCHS,
+        hist = train_char_lm(model, data, batch_size=BATCH, seq_length=SEQ, lr=LR, epochs=EPOCHS,
                                 max_steps=STEPS, eval_every=EVAL_EVERY, progress=False, **TRAIN)
         seconds[name] = time.perf_counter() - t0
         models[name], histories[name] = model, hist.to_dict()

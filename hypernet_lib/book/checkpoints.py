@@ -23,7 +23,7 @@ from typing import Any, Mapping, Optional
 import torch
 from torch import nn
 
-from ..utils import atomic_save, settings_diff
+from ..training.checkpoint import atomic_save, settings_diff
 
 DIRECTORY = Path(__file__).resolve().parents[1] / "checkpoints"
 FORMAT = "hypernet_lib.shipped/1"

@@ -10,7 +10,7 @@ from __future__ import annotations
 COLUMN_PX = 690                 # the text column of the rendered book
 DPI = 100
 COLUMN_INCHES = COLUMN_PX / DPI
-MAX_DECLARED_PX = 860           # tests/test_notebooks.py: no PNG output declares more
+MAX_DECLARED_PX = 860           # tests/book/test_notebooks.py: no PNG output declares more
 
 # One colour per model, the same in every chapter (colour-blind-safe Tableau-like palette).
 MODEL_COLORS = {

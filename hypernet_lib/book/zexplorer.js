@@ -5,7 +5,7 @@
  * calls hnZExplorerMount(root, data) inside its own closure, so several widgets on one page share
  * nothing (every element id is made here, unique per mount).
  *
- * What it computes, in the names of hypernet_lib/static.py (shapes in PyTorch's order):
+ * What it computes, in the names of hypernet_lib/nn/generator.py and nn/mnist.py (shapes in PyTorch's order):
  *   kernel      Eq. 2-3: z (N_z) -> K (N_out, N_in, f, f) through W_in (N_in, d, N_z), b_in (N_in, d),
  *               W_out (N_out·f·f, d), b_out (N_out·f·f)                       -- kernelAt()
  *   main net    MNISTHyperNet.forward: x (1, 28, 28) -> conv1 'same' -> ReLU -> 2×2 max-pool (C, 14, 14)

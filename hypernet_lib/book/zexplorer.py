@@ -14,7 +14,7 @@ preprocessing: 20×20 box, centred by mass in 28×28).  Buttons walk z along the
 directions from z* (by default towards −z*, and the chapter's three random directions of
 length 2|z*|), animated over ``animate_ms``.
 
-Shapes (PyTorch's order, as in :mod:`hypernet_lib.static`):
+Shapes (PyTorch's order, as in :mod:`hypernet_lib.nn.mnist`):
     conv1_weight (C, 1, f, f), conv1_bias (C,), w_in (N_in, d, N_z), b_in (N_in, d),
     w_out (N_out·f·f, d), b_out (N_out·f·f,), conv2_bias (C,), fc_weight (10, C·7·7), fc_bias (10,),
     z_star (N_z,), digits (n, 28, 28) uint8, labels (n,).
@@ -118,13 +118,13 @@ def decode_array(blob: dict, key: str) -> np.ndarray:
 
 
 def _check_model(model):
-    from ..static import MNISTHyperNet
+    from ..nn.mnist import MNISTHyperNet
 
     if not isinstance(model, MNISTHyperNet):
         kind = type(model).__name__
         hint = (" An MNISTConvNet has an ordinary conv2 and no z to move: pass the hypernetwork "
                 "(MNISTHyperNet, `hyper_model` in chapter 2).") if kind == "MNISTConvNet" else ""
-        raise TypeError(f"zexplorer needs a trained hypernet_lib.static.MNISTHyperNet, got {kind}.{hint}")
+        raise TypeError(f"zexplorer needs a trained hypernet_lib.nn.MNISTHyperNet, got {kind}.{hint}")
     gen = model.generator
     if gen.n_in != gen.n_out or model.conv1.out_channels != gen.n_in or model.conv1.kernel_size != (gen.f, gen.f):
         raise ValueError(

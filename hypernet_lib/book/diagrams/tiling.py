@@ -19,7 +19,7 @@ def draw_tiling(ax=None, n_out: int = 64, n_in: int = 32, tile: int = 16, f: int
     embedding ``z_rc`` and the generator call that makes it. Returns the axes.
 
     Channel counts that are not multiples of ``tile`` are drawn with the last row/column of
-    tiles cropped (hatched), as :class:`hypernet_lib.cifar.ChunkedHyperWeights` crops them.
+    tiles cropped (hatched), as :class:`hypernet_lib.nn.cifar.ChunkedHyperWeights` crops them.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle

@@ -1,0 +1,454 @@
+"""The HyperLSTM time loop with a hand-written backward pass (chapter 5's fast path)."""
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from typing import NamedTuple, Optional, Tuple
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from ..checks import check_ids_in_range, check_shape, check_state
+
+__all__ = ["LN_EPS", "Params", "release_workspace", "hyperlstm_sequence"]
+
+LN_EPS = 1e-3          # layer-norm ε of Ha's code (hyperlstm.LN_EPS is this constant)
+
+
+_ln_backward = torch.ops.aten.native_layer_norm_backward
+
+
+class Params(NamedTuple):
+    """The layer's parameters (see :class:`~hypernet_lib.nn.hyperlstm.HyperLSTMLayer`).  ``b_hat`` is None with
+    layer norm; the eight layer-norm tensors are None without it."""
+    W_in: torch.Tensor         # (I, 4N_h + 4N_ĥ)    [W_x | Ŵ_x]
+    b_hat: Optional[torch.Tensor]   # (4N_ĥ,)   hyper cell bias (no layer norm only)
+    W_rec: torch.Tensor        # (N_h, 4N_h + 4N_ĥ)  [W_h | Ŵ_h]
+    W_hath: torch.Tensor       # (N_ĥ, 4N_ĥ)
+    W_z: torch.Tensor          # (N_ĥ, 12 N_z)
+    b_z: torch.Tensor          # (8 N_z,)
+    W_d: torch.Tensor          # (12, N_z, N_h)
+    b_0: torch.Tensor          # (4 N_h,)
+    ln_gain: Optional[torch.Tensor] = None        # (4, N_h)
+    ln_bias: Optional[torch.Tensor] = None
+    ln_c_gain: Optional[torch.Tensor] = None      # (N_h,)
+    ln_c_bias: Optional[torch.Tensor] = None
+    ln_hat_gain: Optional[torch.Tensor] = None    # (4, N_ĥ)
+    ln_hat_bias: Optional[torch.Tensor] = None
+    ln_hat_c_gain: Optional[torch.Tensor] = None  # (N_ĥ,)
+    ln_hat_c_bias: Optional[torch.Tensor] = None
+
+
+class _Workspace:
+    """Keeps the large per-sequence buffers between calls and hands them out again.
+
+    On a CPU a freshly allocated multi-megabyte tensor is fresh virtual memory: the first write to each
+    4 KiB page traps into the kernel, which zeroes it.  The time loop writes tens to hundreds of MiB of
+    buffers per call, so without reuse those page faults cost more than the arithmetic.  Buffers are
+    keyed by (shape, dtype, device); at most ``per_key`` are kept per key and ``max_keys`` keys (least
+    recently used go first).  :func:`release_workspace` empties it."""
+
+    def __init__(self, per_key: int = 4, max_keys: int = 32):
+        self.per_key, self.max_keys = per_key, max_keys
+        self.free: "OrderedDict[tuple, list]" = OrderedDict()
+
+    def take(self, shape, like: torch.Tensor) -> torch.Tensor:
+        key = (tuple(shape), like.dtype, like.device)
+        stack = self.free.get(key)
+        if stack:
+            self.free.move_to_end(key)
+            return stack.pop()
+        return like.new_empty(shape)
+
+    def give(self, *tensors) -> None:
+        for t in tensors:
+            if t is None:
+                continue
+            key = (tuple(t.shape), t.dtype, t.device)
+            stack = self.free.setdefault(key, [])
+            self.free.move_to_end(key)
+            if len(stack) < self.per_key:
+                stack.append(t)
+        while len(self.free) > self.max_keys:
+            self.free.popitem(last=False)
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for stack in self.free.values() for t in stack)
+
+
+_WORKSPACE = _Workspace()
+
+
+def release_workspace() -> int:
+    """Free the buffers the fast path keeps for reuse; returns the bytes released."""
+    n = _WORKSPACE.nbytes()
+    _WORKSPACE.free.clear()
+    return n
+
+
+def _without_autocast(device_type: str):
+    """The loop writes into float buffers of the parameters' dtype with ``out=``; autocast would hand
+    those ops lower-precision inputs.  So the fast path computes in the parameters' dtype."""
+    try:
+        on = torch.is_autocast_enabled(device_type)
+    except TypeError:                       # older torch: one flag for CUDA
+        on = torch.is_autocast_enabled()
+    return torch.autocast(device_type, enabled=False) if on else contextlib.nullcontext()
+
+
+def _forget_vector(like: torch.Tensor, forget_bias: float) -> torch.Tensor:
+    """(4,) = (0, 0, forget_bias, 0): the constant forget-gate bias, gate order i, g, f, o."""
+    v = torch.zeros(4, dtype=like.dtype, device=like.device)
+    v[2] = forget_bias
+    return v
+
+
+def _project(x: torch.Tensor, p: Params, H: int) -> torch.Tensor:
+    """xin = [W_x x_t | Ŵ_x x_t + b̂] for the whole sequence, one matmul (a row gather for integer ids),
+    into a workspace buffer: (T, B, 4N_h + 4N_ĥ)."""
+    T, B = x.shape[:2]
+    N = p.W_in.shape[1]
+    xin = _WORKSPACE.take((T, B, N), p.W_in)
+    if x.is_floating_point():
+        torch.mm(x.reshape(T * B, -1), p.W_in, out=xin.view(T * B, N))
+    else:
+        torch.index_select(p.W_in, 0, x.reshape(-1), out=xin.view(T * B, N))
+    if p.b_hat is not None:
+        xin[..., 4 * H:] += p.b_hat
+    return xin
+
+
+def _run(x, state, p: Params, *, ln: bool, z_current: bool, masks, forget_bias: float, save: bool,
+         keep_d: bool):
+    """The forward time loop over x: (T, B) integer ids or (T, B, I) floats.
+    Returns out (T, B, N_h), final state, saved buffers (or None), d (T, 12, B, N_h) or None."""
+    T, B = x.shape[:2]
+    xin = _project(x, p, state[0].shape[1])
+    h0, c0, hh0, hc0 = state
+    H, Hh, Nz = h0.shape[1], hh0.shape[1], p.W_d.shape[1]
+    new = lambda *shape: _WORKSPACE.take(shape, xin)  # noqa: E731
+    out = xin.new_empty(T, B, H)           # h_t for t = 1..T: the output (not a view, so in-place edits are caught)
+    C_all = new(T + 1, B, H)               # c_t
+    HH_all, HC_all = new(T + 1, B, Hh), new(T + 1, B, Hh)      # ĥ_t, ĉ_t
+    C_all[0], HH_all[0], HC_all[0] = c0, hh0, hc0
+    R_all = new(T, B, 4 * H + 4 * Hh)      # h_{t-1}[W_h | Ŵ_h]
+    A_all = new(T, B, 4 * Hh)              # hyper cell pre-activations Â
+    s_all = new(T, B, 4, Hh)               # hyper gate activations σ(î), tanh(ĝ), σ(f̂), σ(ô)
+    th_all = new(T, B, Hh)                 # tanh(LN(ĉ_t))
+    Z_all = new(T, B, 12 * Nz)             # z = [z_h | z_x | z_b] for the 4 gates
+    P_all = new(T, 4, B, H)                # main pre-activations P (before LN), gate-major
+    S_all = new(T, 4, B, H)                # main gate activations
+    TC_all = new(T, B, H)                  # tanh(LN(c_t))
+    D_all = xin.new_empty(T, 12, B, H) if keep_d else None
+    stats = [[] for _ in range(8)] if ln else None   # means and 1/σ of the four layer norms, per step
+
+    x_main = xin[..., :4 * H].view(T, B, 4, H).transpose(1, 2)      # (T, 4, B, N_h): W_x^y x_t
+    x_hat = xin[..., 4 * H:]                                        # (T, B, 4N_ĥ):   Ŵ_x x_t
+    fvec = _forget_vector(xin, forget_bias)
+    b_z = torch.cat([p.b_z, p.b_z.new_zeros(4 * Nz)])               # z_b has no bias
+    if ln:
+        b_main = p.ln_bias.view(4, 1, H) + fvec.view(4, 1, 1)          # LN bias + forget bias
+        g_main = p.ln_gain.view(4, 1, H)
+        b_hat = p.ln_hat_bias + fvec.view(4, 1)                         # (4, N_ĥ)
+        b0 = p.b_0.view(4, 1, H)
+    else:
+        b0 = p.b_0.view(4, 1, H) + fvec.view(4, 1, 1)                   # no LN: forget bias joins b_0
+        fhat = fvec.view(4, 1)
+    W_d = p.W_d
+    d_buf, y_buf, g_buf = new(8, B, H), new(4, B, H), new(B, H)     # per-step scratch, reused
+    b0 = b0.expand(4, B, H)
+    for t in range(T):
+        h, c, hh, hc = (out[t - 1] if t else h0), C_all[t], HH_all[t], HC_all[t]
+        R = torch.mm(h, p.W_rec, out=R_all[t])
+        A = torch.addmm(R[:, 4 * H:], hh, p.W_hath, out=A_all[t]).add_(x_hat[t]).view(B, 4, Hh)
+        if ln:
+            An, m, r = torch.native_layer_norm(A, (Hh,), None, None, LN_EPS)
+            gy = torch.addcmul(b_hat, An, p.ln_hat_gain)
+            stats[0].append(m), stats[1].append(r)
+        else:
+            gy = A + fhat
+        s = torch.sigmoid(gy, out=s_all[t])
+        torch.tanh(gy[:, 1], out=s[:, 1])
+        hc = torch.mul(s[:, 2], hc, out=HC_all[t + 1]).addcmul_(s[:, 0], s[:, 1])     # ĉ_t
+        if ln:
+            hcn, m, r = torch.native_layer_norm(hc, (Hh,), p.ln_hat_c_gain, p.ln_hat_c_bias, LN_EPS)
+            stats[2].append(m), stats[3].append(r)
+        else:
+            hcn = hc
+        th = torch.tanh(hcn, out=th_all[t])
+        hh_new = torch.mul(s[:, 3], th, out=HH_all[t + 1])                             # ĥ_t
+        z = torch.addmm(b_z, hh_new if z_current else hh, p.W_z, out=Z_all[t])       # (B, 12 N_z)
+        zg = z.view(B, 12, Nz).transpose(0, 1)                                        # (12, B, N_z)
+        d = torch.bmm(zg[:8], W_d[:8], out=d_buf)                                     # d_h, d_x: (8, B, N_h)
+        P = torch.baddbmm(b0, zg[8:], W_d[8:], out=P_all[t])                           # W_bz z_b + b_0
+        P.addcmul_(d[:4], R[:, :4 * H].view(B, 4, H).transpose(0, 1)).addcmul_(d[4:], x_main[t])
+        if keep_d:
+            D_all[t, :8] = d
+            torch.bmm(zg[8:], W_d[8:], out=D_all[t, 8:])
+        if ln:
+            Pn, m, r = torch.native_layer_norm(P, (H,), None, None, LN_EPS)
+            Y = torch.addcmul(b_main, Pn, g_main, out=y_buf)
+            stats[4].append(m), stats[5].append(r)
+        else:
+            Y = P
+        S = torch.sigmoid(Y, out=S_all[t])
+        torch.tanh(Y[1], out=S[1])
+        g = torch.mul(S[1], masks[t], out=g_buf) if masks is not None else S[1]     # recurrent dropout
+        c = torch.mul(S[2], c, out=C_all[t + 1]).addcmul_(S[0], g)                     # c_t
+        if ln:
+            cn, m, r = torch.native_layer_norm(c, (H,), p.ln_c_gain, p.ln_c_bias, LN_EPS)
+            stats[6].append(m), stats[7].append(r)
+        else:
+            cn = c
+        torch.mul(S[3], torch.tanh(cn, out=TC_all[t]), out=out[t])                  # h_t
+    final = (out[T - 1].clone(), C_all[T].clone(), HH_all[T].clone(), HC_all[T].clone())
+    _WORKSPACE.give(d_buf, y_buf, g_buf)
+    pooled = dict(C_all=C_all, HH_all=HH_all, HC_all=HC_all, R_all=R_all, A_all=A_all, s_all=s_all,
+                  th_all=th_all, Z_all=Z_all, P_all=P_all, S_all=S_all, TC_all=TC_all)
+    if not save:
+        _WORKSPACE.give(xin, *pooled.values())
+        return out, final, None, D_all
+    saved = dict(pooled, xin=xin, h0=h0, stats=[torch.stack(v) for v in stats] if stats else None)
+    return out, final, saved, D_all
+
+
+def _backward(ctx, x, out, g_out, g_state):
+    """The reverse loop (equations in the module docstring).  Returns the gradients of x (None for ids),
+    the initial state and the parameters."""
+    sv, p, ln, z_current, masks = ctx.saved, ctx.params, ctx.ln, ctx.z_current, ctx.masks
+    if sv is None:
+        raise RuntimeError("backward through the HyperLSTM fast path ran twice on one forward pass (its buffers "
+                           "are reused after the first); for retain_graph=True set layer.fast = False")
+    ctx.saved = None
+    T, B, H = g_out.shape
+    Hh, Nz = p.W_hath.shape[0], p.W_d.shape[1]
+    R_all, A_all, s_all, th_all, Z_all = sv["R_all"], sv["A_all"], sv["s_all"], sv["th_all"], sv["Z_all"]
+    P_all, S_all, TC_all = sv["P_all"], sv["S_all"], sv["TC_all"]
+    h0, C_all, HH_all, HC_all = sv["h0"], sv["C_all"], sv["HH_all"], sv["HC_all"]
+    if ln:
+        mA, rA, mhc, rhc, mP, rP, mc, rc = sv["stats"]
+    new = lambda *shape: _WORKSPACE.take(shape, g_out)  # noqa: E731
+    dR_all = new(T, B, 4 * H + 4 * Hh)     # ∂ of h_{t-1}[W_h | Ŵ_h]   (hyper part = ∂Â)
+    dxin = new(T, B, 4 * H + 4 * Hh)
+    x_main = sv["xin"][..., :4 * H].view(T, B, 4, H).transpose(1, 2)
+    dZ_all = new(T, B, 12 * Nz)
+    dY_all = new(T, 4, B, H)               # ∂ of the main gates' inputs y (after LN)
+    dd_all = new(12, T, B, H)              # ∂d_h, ∂d_x, ∂(W_bz z_b) of every step: ∂W_d is one bmm at the end
+    dcn_all = new(T, B, H)                 # ∂ of LN(c_t)
+    dgy_all = new(T, B, 4, Hh)
+    dhcn_all = new(T, B, Hh)
+    dS, ds, d_buf, SS, deriv, tmp = new(4, B, H), new(B, 4, Hh), new(8, B, H), new(4, B, H), new(4, B, H), new(4, B, H)
+    W_dT = p.W_d.transpose(1, 2)
+    W_zT, W_hathT, W_recT = p.W_z.t(), p.W_hath.t(), p.W_rec.t()
+    mask_ln = [True, False, False]
+    one = g_out.new_ones(())
+    if ln:
+        g_main, g_hat = p.ln_gain.view(4, 1, H), p.ln_hat_gain
+    # ∂h and ∂c are carried in two buffers each, written in turn (no allocation per step)
+    dh_bufs, dc_bufs, u, u2 = (new(B, H), new(B, H)), (new(B, H), new(B, H)), new(B, H), new(B, H)
+    dh, dc = dh_bufs[0].copy_(g_state[0]), dc_bufs[0].copy_(g_state[1])
+    dhh, dhc = g_state[2].clone(), g_state[3].clone()
+    for t in reversed(range(T)):
+        S, s = S_all[t], s_all[t]
+        nxt = int(t % 2 == (T - 1) % 2)                                 # the buffer this step writes
+        # ---- main cell: h_t = σ(o)·tanh(LN(c_t)),  c_t = σ(f)c_{t-1} + σ(i)g̃
+        dh.add_(g_out[t])
+        tc = TC_all[t]
+        torch.mul(dh, tc, out=dS[3])                                     # ∂σ(o)
+        torch.mul(dh, S[3], out=u)
+        dcn = torch.addcmul(u, torch.mul(u, tc, out=u2), tc, value=-1.0, out=dcn_all[t])   # ∂LN(c_t)
+        if ln:
+            dc.add_(_ln_backward(dcn, C_all[t + 1], (H,), mc[t], rc[t], p.ln_c_gain, None, mask_ln)[0])
+        else:
+            dc.add_(dcn)
+        gm = torch.mul(S[1], masks[t], out=u) if masks is not None else S[1]
+        torch.mul(dc, gm, out=dS[0])                                      # ∂σ(i)
+        torch.mul(dc, S[0], out=dS[1])                                    # ∂tanh(g)
+        if masks is not None:
+            dS[1].mul_(masks[t])
+        torch.mul(dc, C_all[t], out=dS[2])                                # ∂σ(f)
+        dc_prev = torch.mul(dc, S[2], out=dc_bufs[nxt])
+        torch.mul(S, S, out=SS)
+        torch.sub(S, SS, out=deriv)                                      # σ' = s − s²
+        torch.sub(one, SS[1], out=deriv[1])                             # tanh' = 1 − s²
+        dY = torch.mul(dS, deriv, out=dY_all[t])
+        dd = dd_all[:, t]                                                # (12, B, N_h)
+        if ln:
+            dd[8:] = _ln_backward(torch.mul(dY, g_main, out=tmp), P_all[t], (H,), mP[t], rP[t], None, None,
+                                  mask_ln)[0]
+        else:
+            dd[8:] = dY
+        dP = dd[8:]                                                      # ∂P = ∂(W_bz z_b) = ∂b_0
+        # ---- P = d_h ⊙ W_h h_{t-1} + d_x ⊙ W_x x_t + W_bz z_b + b_0
+        z3 = Z_all[t].view(B, 12, Nz)
+        d = torch.bmm(z3.transpose(0, 1)[:8], p.W_d[:8], out=d_buf)     # d_h, d_x (8, B, N_h), recomputed
+        torch.mul(dP, R_all[t, :, :4 * H].view(B, 4, H).transpose(0, 1), out=dd[:4])    # ∂d_h
+        torch.mul(dP, x_main[t], out=dd[4:8])                                       # ∂d_x
+        torch.mul(dP, d[:4], out=dR_all[t, :, :4 * H].view(B, 4, H).transpose(0, 1))    # ∂(W_h h_{t-1})
+        torch.mul(dP, d[4:], out=dxin[t, :, :4 * H].view(B, 4, H).transpose(0, 1))     # ∂(W_x x_t)
+        dz = torch.bmm(dd, W_dT)                                         # (12, B, N_z)
+        dZ = dZ_all[t]
+        dZ.view(B, 12, Nz).copy_(dz.transpose(0, 1))
+        dzsrc = dZ @ W_zT                                                # ∂ of the ĥ that made z
+        if z_current:
+            dhh = dhh + dzsrc
+        # ---- hyper cell: ĥ_t = σ(ô)·tanh(LN(ĉ_t)),  ĉ_t = σ(f̂)ĉ_{t-1} + σ(î)tanh(ĝ)
+        th = th_all[t]
+        torch.mul(dhh, th, out=ds[:, 3])
+        uh = dhh * s[:, 3]
+        dhcn = torch.addcmul(uh, uh * th, th, value=-1.0, out=dhcn_all[t])
+        if ln:
+            dhc.add_(_ln_backward(dhcn, HC_all[t + 1], (Hh,), mhc[t], rhc[t], p.ln_hat_c_gain, None, mask_ln)[0])
+        else:
+            dhc.add_(dhcn)
+        torch.mul(dhc, s[:, 1], out=ds[:, 0])
+        torch.mul(dhc, s[:, 0], out=ds[:, 1])
+        torch.mul(dhc, HC_all[t], out=ds[:, 2])
+        dhc_prev = dhc * s[:, 2]
+        ss = s * s
+        deriv_hat = s - ss
+        torch.sub(one, ss[:, 1], out=deriv_hat[:, 1])
+        dgy = torch.mul(ds, deriv_hat, out=dgy_all[t])
+        if ln:
+            dA = _ln_backward(dgy * g_hat, A_all[t].view(B, 4, Hh), (Hh,), mA[t], rA[t], None, None, mask_ln)[0]
+        else:
+            dA = dgy
+        dR = dR_all[t]
+        dR[:, 4 * H:] = dA.view(B, 4 * Hh)
+        dhh_prev = dR[:, 4 * H:] @ W_hathT
+        if not z_current:
+            dhh_prev += dzsrc
+        dh = torch.mm(dR, W_recT, out=dh_bufs[nxt])                      # ∂h_{t-1}, one matmul for both cells
+        dc, dhh, dhc = dc_prev, dhh_prev, dhc_prev
+    # ---- weight gradients: one matmul / reduction over all T·B rows
+    TB = T * B
+    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731   (steps × batch) rows
+    dW_rec = torch.addmm(h0.t() @ dR_all[0], rows(out[:-1]).t(), rows(dR_all[1:]))   # h_0 .. h_{T-1}
+    dW_hath = rows(HH_all[:-1]).t() @ rows(dR_all[..., 4 * H:])
+    dW_z = rows(HH_all[1:] if z_current else HH_all[:-1]).t() @ rows(dZ_all)
+    db_z = dZ_all[..., :8 * Nz].sum((0, 1))
+    dW_d = torch.bmm(Z_all.view(TB, 12, Nz).permute(1, 2, 0), dd_all.view(12, TB, H))   # Σ_t zᵀ ∂d
+    db_0 = dd_all[8:].sum((1, 2)).reshape(4 * H)
+    dxin[..., 4 * H:] = dR_all[..., 4 * H:]
+    if x.is_floating_point():                                           # xin = x W_in
+        dW_in = rows(x).t() @ rows(dxin)
+        dx = (rows(dxin) @ p.W_in.t()).view(x.shape) if ctx.needs_input_grad[2] else None
+    else:                                                               # xin = W_in[ids]
+        dW_in = torch.zeros_like(p.W_in).index_add_(0, x.reshape(-1), rows(dxin))
+        dx = None
+    db_hat = dxin[..., 4 * H:].sum((0, 1)) if p.b_hat is not None else None
+    ln_grads = (None,) * 8
+    if ln:
+        Pn = (P_all - mP) * rP                                           # LN(P) before gain, all steps
+        cn = (C_all[1:] - mc) * rc
+        An = (A_all.view(T, B, 4, Hh) - mA) * rA
+        hcn = (HC_all[1:] - mhc) * rhc
+        ln_grads = ((dY_all * Pn).sum((0, 2)), dY_all.sum((0, 2)),
+                    (dcn_all * cn).sum((0, 1)), dcn_all.sum((0, 1)),
+                    (dgy_all * An).sum((0, 1)), dgy_all.sum((0, 1)),
+                    (dhcn_all * hcn).sum((0, 1)), dhcn_all.sum((0, 1)))
+    spare = [b for b in dh_bufs + dc_bufs if b is not dh and b is not dc]   # dh, dc are returned
+    _WORKSPACE.give(*(v for k, v in sv.items() if k not in ("h0", "stats")), dxin, u, u2, *spare,
+                    dR_all, dZ_all, dY_all, dd_all, dcn_all, dgy_all, dhcn_all, dS, ds, d_buf, SS, deriv, tmp)
+    return dx, (dh, dc, dhh, dhc), (dW_in, db_hat, dW_rec, dW_hath, dW_z, db_z, dW_d, db_0) + ln_grads
+
+
+class _HyperLSTMFunction(torch.autograd.Function):
+    """autograd wrapper: forward = :func:`_run` (saving buffers), backward = :func:`_backward`."""
+
+    @staticmethod
+    def forward(ctx, cfg, masks, x, h0, c0, hh0, hc0, *params):
+        ln, z_current, forget_bias = cfg
+        p = Params(*params)
+        with _without_autocast(x.device.type):
+            out, final, saved, _ = _run(x, (h0, c0, hh0, hc0), p, ln=ln, z_current=z_current, masks=masks,
+                                        forget_bias=forget_bias, save=True, keep_d=False)
+        # saving x, the parameters and the output makes autograd check that none was modified in place
+        # before backward (backward reads h_t from out)
+        ctx.save_for_backward(x, out, *[q for q in params if q is not None])
+        ctx.saved, ctx.params, ctx.ln, ctx.z_current, ctx.masks = saved, p, ln, z_current, masks
+        return (out,) + final
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_out, gh, gc, ghh, ghc):
+        x, out = ctx.saved_tensors[:2]                                   # raises if either was modified
+        with _without_autocast(x.device.type):
+            dx, dstate, dparams = _backward(ctx, x, out, g_out, (gh, gc, ghh, ghc))
+        n_params = len(ctx.params)
+        dparams = tuple(dparams[k] if ctx.params[k] is not None else None for k in range(n_params))
+        return (None, None, dx) + tuple(dstate) + dparams
+
+
+_LN_FIELDS = ("ln_gain", "ln_bias", "ln_c_gain", "ln_c_bias", "ln_hat_gain", "ln_hat_bias", "ln_hat_c_gain",
+              "ln_hat_c_bias")
+
+
+def _check_sequence_args(x, state, params, ln: bool, masks) -> None:
+    if not isinstance(params, Params):
+        raise ValueError(f"params must be a hyperlstm_fast.Params, got {type(params).__name__}")
+    if ln:
+        missing = [f for f in _LN_FIELDS if getattr(params, f) is None]
+        if missing:
+            raise ValueError(f"ln=True but params has no {', '.join(missing)}; pass the layer-norm parameters "
+                             "or ln=False")
+    I, H, Hh = params.W_in.shape[0], params.W_rec.shape[0], params.W_hath.shape[0]
+    if not isinstance(x, torch.Tensor):
+        check_shape("x", x, ("T", "B", I))
+    if x.is_floating_point():
+        check_shape("x", x, ("T", "B", I), fix="float inputs are time-major, with W_in's input size")
+    else:
+        check_shape("x", x, ("T", "B"), floating=False, fix=f"integer ids (one-hot input), or floats (T, B, {I})")
+        if x.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"x holds ids of dtype {x.dtype}; pass int64 (or int32) ids")
+        if x.device.type == "cpu":
+            check_ids_in_range(x, I, "x", f"the one-hot input of size {I}")
+    T, B = x.shape[:2]
+    if T == 0:
+        raise ValueError(f"x has no time steps (shape {tuple(x.shape)}); pass at least one")
+    check_state(state, B, (H, H, Hh, Hh), ("h", "c", "ĥ", "ĉ"), dtype=params.W_in.dtype)
+    if masks is not None:
+        check_shape("masks", masks, (T, B, H), fix="one recurrent-dropout mask per step, sample and unit")
+
+
+def hyperlstm_sequence(x: torch.Tensor, state: Tuple[torch.Tensor, ...], params: Params, *, ln: bool,
+                       z_current: bool, masks: Optional[torch.Tensor], forget_bias: float = 1.0,
+                       return_d: bool = False, check: bool = True):
+    """Run the HyperLSTM over a sequence with the hand-written backward.
+
+    Args:
+        x: (T, B) integer ids (one-hot input) or (T, B, I) floats.
+        state: (h, c, ĥ, ĉ), shapes (B, N_h), (B, N_h), (B, N_ĥ), (B, N_ĥ).
+        params: :class:`Params`.
+        ln, z_current: layer norm on; z from ĥ_t (True, Ha's code) or ĥ_{t−1}.
+        masks: (T, B, N_h) recurrent-dropout masks already scaled by 1/keep, or None.
+        return_d: only without gradients: also return d (T, 12, B, N_h) (rows: d_h, d_x, W_bz z_b per gate).
+        check: check the arguments first (shapes, dtypes, id range on the CPU) and raise a ValueError naming
+            the bad one; :class:`~hypernet_lib.nn.hyperlstm.HyperLSTMLayer` passes False, having checked its own.
+    Returns:
+        out (T, B, N_h), (h, c, ĥ, ĉ)[, d].
+    """
+    if check:
+        _check_sequence_args(x, state, params, ln, masks)
+    with _without_autocast(x.device.type):
+        return _sequence(x, state, params, ln=ln, z_current=z_current, masks=masks, forget_bias=forget_bias,
+                         return_d=return_d)
+
+
+def _sequence(x, state, params, *, ln, z_current, masks, forget_bias, return_d):
+    if x.is_floating_point() and x.dtype != params.W_in.dtype:
+        x = x.to(params.W_in.dtype)             # e.g. a bf16 activation from an autocast region upstream
+    if return_d:
+        if torch.is_grad_enabled() and any(q is not None and q.requires_grad for q in (x,) + tuple(params)):
+            raise ValueError("return_d is for plotting: call it under torch.no_grad() (or use forward_reference)")
+        out, final, _, d = _run(x, state, params, ln=ln, z_current=z_current, masks=masks,
+                                forget_bias=forget_bias, save=False, keep_d=True)
+        return out, final, d
+    needs_grad = torch.is_grad_enabled() and any(
+        q is not None and q.requires_grad for q in (x,) + tuple(state) + tuple(params))
+    if not needs_grad:
+        out, final, _, _ = _run(x, state, params, ln=ln, z_current=z_current, masks=masks,
+                                forget_bias=forget_bias, save=False, keep_d=False)
+        return out, final
+    res = _HyperLSTMFunction.apply((ln, z_current, forget_bias), masks, x, *state, *params)
+    return res[0], tuple(res[1:])
