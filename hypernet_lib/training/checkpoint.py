@@ -12,7 +12,8 @@ import torch
 
 from ..checks import check_output_path
 
-__all__ = ["tensor_sha256", "atomic_save", "settings_diff", "load_checkpoint", "CheckpointError"]
+__all__ = ["tensor_sha256", "atomic_save", "settings_diff", "load_checkpoint", "CheckpointError",
+           "UnreadableCheckpoint"]
 
 
 def tensor_sha256(t: torch.Tensor) -> str:
@@ -65,42 +66,44 @@ def settings_diff(saved: dict, run: dict) -> str:
     return "; ".join(f"{k} {saved.get(k)!r} -> {v!r}" for k, v in run.items() if saved.get(k) != v)
 
 
-save_checkpoint = atomic_save
-
-
-def load_checkpoint(path: os.PathLike | str, map_location=None):
-    """Load a checkpoint written by :func:`save_checkpoint`, with a clear error if it is missing or damaged."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; train first or pass the right path")
-    if not path.is_file():
-        raise ValueError(f"{path} is not a regular file, so not a checkpoint; pass the checkpoint file's path")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing here
-        raise RuntimeError(f"{path} is not a readable checkpoint ({exc.__class__.__name__}: {exc}); "
-                           "delete it to start afresh") from None
-
-
 class CheckpointError(ValueError):
-    """A file that is not a checkpoint of this module's language model."""
+    """A file that is not a checkpoint of the kind expected, or a training state of another run."""
 
 
-def _read_checkpoint(path: str, fmt: str, what: str, fix: str, map_location=None) -> dict:
-    """torch.load (weights only) of a file this module wrote in format ``fmt``; a file that cannot be read
-    or has another format raises :class:`CheckpointError` naming ``what`` was expected and the ``fix``."""
+class UnreadableCheckpoint(CheckpointError, RuntimeError):
+    """A file that cannot be read as a checkpoint at all (empty, truncated, not a torch file): a
+    :class:`CheckpointError`, and a RuntimeError as :func:`load_checkpoint` always raised for it."""
+
+
+def load_checkpoint(path: os.PathLike | str, map_location=None, *, format: Optional[str] = None,
+                    what: str = "checkpoint", fix: str = "; delete it to start afresh", unversioned: bool = False):
+    """The one checkpoint reader: ``torch.load(path, weights_only=True)`` with clear errors.
+
+    * no file: FileNotFoundError; a directory, fifo or other non-regular file: :class:`CheckpointError`;
+    * an empty or unreadable file: :class:`UnreadableCheckpoint` (a CheckpointError and a RuntimeError);
+    * with ``format``, a file that is not a dict with that ``"format"`` id: :class:`CheckpointError`
+      (``unversioned=True`` also accepts a dict without any ``"format"`` key, written before ids existed).
+
+    Messages name ``what`` was expected and end with ``fix``.  Only tensors, numbers, strings and plain
+    containers are read (weights only): a checkpoint never runs code.
+    """
+    shown = repr(os.fspath(path))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {os.fspath(path)}; train first or pass the right path")
     if os.path.isdir(path):
-        raise CheckpointError(f"{path!r} is a directory, not a {what} file; pass the checkpoint file's path")
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise CheckpointError(f"{path!r} is not a regular file, so not a {what}{fix}")
-    if os.path.isfile(path) and os.path.getsize(path) == 0:
-        raise CheckpointError(f"{path!r} is empty (0 bytes), not a {what}{fix}")
+        raise CheckpointError(f"{shown} is a directory, not a {what} file (not a regular file); "
+                              "pass the checkpoint file's path")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{shown} is not a regular file, so not a {what}{fix}")
+    if os.path.getsize(path) == 0:
+        raise UnreadableCheckpoint(f"{shown} is empty (0 bytes), not a {what}{fix}")
     try:
         ck = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
         first = (str(e).strip().splitlines() or ["no details"])[0][:200]
-        raise CheckpointError(f"{path!r} is not a readable {what} ({type(e).__name__}: {first}){fix}") from None
-    if not isinstance(ck, dict) or ck.get("format") != fmt:
+        raise UnreadableCheckpoint(f"{shown} is not a readable {what} ({type(e).__name__}: {first}){fix}") from None
+    if format is not None and not (isinstance(ck, dict) and (ck.get("format") == format
+                                                             or (unversioned and "format" not in ck))):
         keys = sorted(map(str, ck))[:8] if isinstance(ck, dict) else type(ck).__name__
-        raise CheckpointError(f"{path!r} is not a {what} (expected format {fmt!r}; found {keys}){fix}")
+        raise CheckpointError(f"{shown} is not a {what} (expected format {format!r}; found {keys}){fix}")
     return ck

@@ -7,9 +7,10 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..checks import MAX_SEED, check_choice, check_finite, check_float, check_int
+from ..checks import MAX_SEED, check_choice, check_float, check_int
 from ..data.tasks import PermutedTasks
 from ..nn.conditional import TaskHyperNet, _TaskModel, output_regularizer
+from .engine import Engine
 from .image import make_optimizer
 
 __all__ = ["task_accuracy", "train_multitask", "ContinualResult", "train_continual"]
@@ -64,7 +65,8 @@ def train_multitask(model: _TaskModel, tasks: PermutedTasks, *, steps: int, batc
     ids = torch.arange(tasks.n_tasks, device=tasks.x_train.device)
     n = len(tasks.y_train)
     hist = {"loss": [], "eval_step": [], "eval_acc": []}
-    for step in range(steps):
+
+    def step(i: int) -> torch.Tensor:
         idx = torch.randint(0, n, (tasks.n_tasks, batch_size), generator=g, device=tasks.x_train.device)
         x = tasks.permute(tasks.x_train[idx], ids)                       # (T, B, in)
         logits = model(x, ids)                                           # (T, B, 10)
@@ -73,12 +75,15 @@ def train_multitask(model: _TaskModel, tasks: PermutedTasks, *, steps: int, batc
         loss.backward()
         opt.step()
         hist["loss"].append(loss.detach())                               # no host sync per step
-        if eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps):
-            check_finite(loss=torch.stack(hist["loss"][-eval_every:]), model=model, where=f"by step {step + 1}")
-            hist["eval_step"].append(step + 1)
-            hist["eval_acc"].append(task_accuracy(model, tasks))
-    if hist["loss"]:
-        check_finite(loss=torch.stack(hist["loss"]), model=model, where=f"in {steps} steps")
+        return loss
+
+    def evaluate(done: int) -> None:
+        hist["eval_step"].append(done)
+        hist["eval_acc"].append(task_accuracy(model, tasks))
+
+    # the divergence check runs at every evaluation, and over all steps at the end when there is none
+    Engine(model, opt, steps=steps, eval_every=eval_every,
+           where=lambda good, now: f"by step {now}" if eval_every else f"in {steps} steps").run(step, evaluate)
     hist["loss"] = torch.stack(hist["loss"]).tolist() if hist["loss"] else []
     return hist
 
@@ -141,32 +146,41 @@ def train_continual(model: _TaskModel, tasks: PermutedTasks, *, steps_per_task: 
     g = torch.Generator(device=dev).manual_seed(seed)
     res = ContinualResult()
     n = len(tasks.y_train)
-    for t in range(tasks.n_tasks):
-        targets = None
-        if isinstance(model, TaskHyperNet) and beta > 0 and t > 0:
-            with torch.no_grad():                              # θ*_{t'} = h(e_{t'}; Θ*) for t' < t
-                targets = model.generate(model.task_emb[:t]).detach()
-        opt = _optimizer(model.parameters(), lr)
-        for step in range(steps_per_task):
-            idx = torch.randint(0, n, (batch_size,), generator=g, device=dev)
-            logits = model(tasks.permute(tasks.x_train[idx], t), t)
-            loss = F.cross_entropy(logits, tasks.y_train[idx])
-            total = loss
-            if targets is not None:
-                reg = output_regularizer(model, targets, range(t))
-                total = loss + beta * reg
-                res.reg.append(reg.detach())
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            if isinstance(model, TaskHyperNet) and model.task_emb.grad is not None:
-                model.task_emb.grad[:t] = 0                    # earlier embeddings stay as they were
-                model.task_emb.grad[t + 1:] = 0
-            opt.step()
-            res.loss.append(loss.detach())                     # no host sync per step
-        check_finite(loss=torch.stack(res.loss[-steps_per_task:]), model=model, where=f"while learning task {t}",
-                     hint="lower the learning rate" + (" or beta" if beta > 0 else ""))
+    task = {}                                                  # the current task's optimiser and targets
+
+    def step(i: int) -> torch.Tensor:
+        t = i // steps_per_task
+        if i % steps_per_task == 0:                            # a new task: a fresh optimiser, Θ* fixed
+            task["targets"] = None
+            if isinstance(model, TaskHyperNet) and beta > 0 and t > 0:
+                with torch.no_grad():                          # θ*_{t'} = h(e_{t'}; Θ*) for t' < t
+                    task["targets"] = model.generate(model.task_emb[:t]).detach()
+            task["opt"] = _optimizer(model.parameters(), lr)
+        idx = torch.randint(0, n, (batch_size,), generator=g, device=dev)
+        logits = model(tasks.permute(tasks.x_train[idx], t), t)
+        loss = F.cross_entropy(logits, tasks.y_train[idx])
+        total = loss
+        if task["targets"] is not None:
+            reg = output_regularizer(model, task["targets"], range(t))
+            total = loss + beta * reg
+            res.reg.append(reg.detach())
+        task["opt"].zero_grad(set_to_none=True)
+        total.backward()
+        if isinstance(model, TaskHyperNet) and model.task_emb.grad is not None:
+            model.task_emb.grad[:t] = 0                        # earlier embeddings stay as they were
+            model.task_emb.grad[t + 1:] = 0
+        task["opt"].step()
+        res.loss.append(loss.detach())                         # no host sync per step
+        return loss
+
+    def evaluate(done: int) -> None:                           # after each task, on the tasks learned so far
+        t = done // steps_per_task - 1
         accs = task_accuracy(model, tasks, range(t + 1))
         res.acc.append(accs + [float("nan")] * (tasks.n_tasks - t - 1))
+
+    Engine(model, steps=tasks.n_tasks * steps_per_task, eval_every=steps_per_task,
+           where=lambda good, now: f"while learning task {now // steps_per_task - 1}",
+           advice="lower the learning rate" + (" or beta" if beta > 0 else "")).run(step, evaluate)
     res.loss = torch.stack(res.loss).tolist() if res.loss else []
     res.reg = torch.stack(res.reg).tolist() if res.reg else []
     return res

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from ..checks import check_positive_ints
 from ..data.tasks import EpisodeSampler
 from ..nn.fewshot import FineTune, _EpisodicModel
+from .engine import Engine
 from .image import make_optimizer
 
 __all__ = ["train_episodic", "evaluate_episodes"]
@@ -21,7 +22,8 @@ def train_episodic(model: _EpisodicModel, sampler: EpisodeSampler, *, steps: int
 
     Episodic models minimise the query cross-entropy. :class:`FineTune` sees exactly the same
     images and minimises ordinary cross-entropy over the training classes (same budget).
-    Returns the loss per step.
+    Returns the loss per step.  A NaN or infinite loss, or non-finite weights, at the end raise
+    :class:`~hypernet_lib.checks.TrainingDiverged`.
     """
     check_positive_ints(steps=steps, episodes=episodes)
     dev = sampler.table.device
@@ -31,8 +33,9 @@ def train_episodic(model: _EpisodicModel, sampler: EpisodeSampler, *, steps: int
     label_of[sampler.classes] = torch.arange(sampler.n_classes, device=dev)
     losses = []
     model.train()
-    for step in range(steps):
-        ep = sampler.sample(episodes, n_way, shots[step % len(shots)], n_query, generator=g)
+
+    def step(i: int) -> torch.Tensor:
+        ep = sampler.sample(episodes, n_way, shots[i % len(shots)], n_query, generator=g)
         sup, qry = sampler.images(ep)
         if isinstance(model, FineTune):
             x = torch.cat([sup.flatten(0, 2), qry.flatten(0, 1)])
@@ -44,6 +47,10 @@ def train_episodic(model: _EpisodicModel, sampler: EpisodeSampler, *, steps: int
         loss.backward()
         opt.step()
         losses.append(loss.detach())
+        return loss
+
+    Engine(model, opt, steps=steps, where=lambda good, now: f"in {steps} steps",
+           advice=f"lower the learning rate (lr={lr:g})").run(step)
     return torch.stack(losses).tolist()
 
 

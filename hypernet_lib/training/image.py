@@ -1,12 +1,16 @@
-"""Training image classifiers: fit, with early stopping and exact resume."""
+"""Training image classifiers: fit, with early stopping and exact resume.
+
+``fit`` trains a classifier on an :class:`~hypernet_lib.data.ImageData` whose tensors already
+live on the device.  Batches are drawn by index permutation from a seeded generator, and the
+generator's state is part of the checkpoint, so a run that is interrupted and resumed ends with
+exactly the weights of a run that was not (on the CPU, where kernels are deterministic).
+"""
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import os
 import time
-from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 import torch
@@ -16,16 +20,20 @@ import torch.nn.functional as F
 from ..checks import (
     MAX_SEED,
     check_choice,
-    check_finite,
     check_float,
     check_int,
     check_output_path,
 )
 from ..data.augment import batch_indices
 from ..data.images import ImageData
-from .checkpoint import atomic_save, load_checkpoint, settings_diff
+from .engine import Engine, StateFormat
 
 __all__ = ["History", "evaluate", "make_optimizer", "fit"]
+
+# fit's training state: one engine step is one epoch; files written before format ids existed resume too
+FIT_STATE = StateFormat(id="hypernet_lib.fit.train_state/1", what="fit training state", count="epoch",
+                        bad="bad_epochs", kept="the checkpoint {path} still holds the run as of epoch {n}; ",
+                        unversioned=True)
 
 
 @dataclasses.dataclass
@@ -127,7 +135,9 @@ def fit(model: nn.Module, data: ImageData, *, epochs: int, batch_size: int, lr: 
     * ``checkpoint``: written atomically after every epoch; if the file exists, training resumes
       from it (model, optimiser, RNG state, history) and ends exactly where an uninterrupted run would.
       A checkpoint of a run with other settings (model shapes, data sizes, hyperparameters) raises
-      ValueError instead of being continued silently.
+      :class:`~hypernet_lib.training.checkpoint.CheckpointError` (a ValueError) instead of being continued
+      silently.  The loop, checkpoints and resume are the shared :class:`~hypernet_lib.training.engine.Engine`'s,
+      with one engine step per epoch.
     * ``callbacks(epoch, history)`` run after each epoch's checkpoint (raise to interrupt).
     * a NaN or infinite training loss, or non-finite weights, at the end of an epoch raise
       :class:`~hypernet_lib.checks.TrainingDiverged`; the checkpoint of the last good epoch is kept.
@@ -168,37 +178,27 @@ def fit(model: nn.Module, data: ImageData, *, epochs: int, batch_size: int, lr: 
 
     gen = torch.Generator().manual_seed(seed)        # batching and augmentation randomness
     torch.manual_seed(seed)                          # dropout and the like
-    history, start_epoch, best_state, bad_epochs = History(), 0, None, 0
+    history = History()
     # what must agree for a checkpoint to continue this run (the augmentation callable is not compared)
     run = dict(model=type(model).__name__, shapes=[tuple(p.shape) for p in model.parameters()],
                data=(data.name, len(data.y_train), len(data.y_val)), epochs=epochs, batch_size=batch_size, lr=lr,
-               optimizer=optimizer, weight_decay=weight_decay, schedule=schedule, warmup_steps=warmup_steps,
-               clip=clip, patience=patience, seed=seed, amp=amp, max_steps_per_epoch=max_steps_per_epoch)
-    ckpt_path = Path(checkpoint) if checkpoint is not None else None
-    if ckpt_path is not None and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, map_location=device)
-        diff = settings_diff(state.get("run", {}), run)
-        if diff:
-            raise ValueError(f"{ckpt_path} holds a run with other settings ({diff}); resume it with "
-                             "its own settings, or delete the file (or pass another checkpoint path) to start over")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        history = History.from_dict(state["history"])
-        start_epoch, best_state, bad_epochs = state["epoch"], state["best_state"], state["bad_epochs"]
+               optimizer=_setting(optimizer), weight_decay=weight_decay, schedule=schedule,
+               warmup_steps=warmup_steps, clip=clip, patience=patience, seed=seed, amp=amp,
+               max_steps_per_epoch=max_steps_per_epoch)
+    # one engine step is one epoch: evaluated, kept if best and checkpointed after each
+    engine = Engine(model, opt, steps=epochs, eval_every=1, generator=gen, keep_best=True, patience=patience,
+                    checkpoint=checkpoint, fmt=FIT_STATE, run=run, where=lambda good, now: f"in epoch {now}",
+                    advice=f"lower the learning rate (lr={lr:g}) or clip the gradients", progress=progress,
+                    desc=desc or type(model).__name__, leave=True,
+                    postfix=lambda: {"loss": f"{history.train_loss[-1]:.3f}",
+                                     "val_acc": f"{history.val_acc[-1]:.4f}"})
+    ck = engine.resume()
+    if ck is not None:
+        history = History.from_dict(ck["history"])
+    epoch_stats = {}
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=epochs, initial=start_epoch, desc=desc or type(model).__name__, leave=True)
-
-    stopped = False
-    for epoch in range(start_epoch, epochs):
-        if patience is not None and bad_epochs >= patience:
-            stopped = True
-            break
-        t0 = time.perf_counter()
+    def train_epoch(epoch: int) -> torch.Tensor:
+        epoch_stats["t0"] = time.perf_counter()
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
@@ -206,9 +206,8 @@ def fit(model: nn.Module, data: ImageData, *, epochs: int, batch_size: int, lr: 
         for step, idx in enumerate(batch_indices(n, batch_size, generator=gen, device=device)):
             if step >= steps_per_epoch:
                 break
-            global_step = epoch * steps_per_epoch + step
             for group in opt.param_groups:
-                group["lr"] = lr * _lr_factor(schedule, global_step, total_steps, warmup_steps)
+                group["lr"] = lr * _lr_factor(schedule, epoch * steps_per_epoch + step, total_steps, warmup_steps)
             x, y = data.x_train[idx], data.y_train[idx]
             if augment is not None:
                 x = augment(x, gen)
@@ -225,43 +224,42 @@ def fit(model: nn.Module, data: ImageData, *, epochs: int, batch_size: int, lr: 
             loss_sum += loss.detach() * len(y)
             correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
-        check_finite(loss=loss_sum, model=model, where=f"in epoch {epoch + 1}",
-                     hint=(f"{'the checkpoint ' + str(ckpt_path) + ' still holds the run as of epoch ' + str(epoch) + '; ' if ckpt_path is not None and epoch > 0 else ''}"
-                           f"lower the learning rate (lr={lr:g}) or clip the gradients"))
+        epoch_stats.update(loss_sum=loss_sum, correct=correct, seen=seen)
+        return loss_sum
+
+    def validate(epochs_done: int) -> bool:
         val = evaluate(model, data.x_val, data.y_val, eval_batch_size, amp)
-        history.train_loss.append(loss_sum.item() / max(seen, 1))
-        history.train_acc.append(correct.item() / max(seen, 1))
+        seen = max(epoch_stats["seen"], 1)
+        history.train_loss.append(epoch_stats["loss_sum"].item() / seen)
+        history.train_acc.append(epoch_stats["correct"].item() / seen)
         history.val_loss.append(val["loss"])
         history.val_acc.append(val["acc"])
         history.lr.append(opt.param_groups[0]["lr"])
-        history.epoch_time.append(time.perf_counter() - t0)
-        best_so_far = max(history.val_acc[:-1], default=-1.0)
-        if not has_val or history.val_acc[-1] > best_so_far or best_state is None:   # no val: keep the latest
-            history.best_epoch = epoch
-            best_state = copy.deepcopy(model.state_dict())
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-        if ckpt_path is not None:
-            atomic_save({"run": run, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                         "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                         "history": history.to_dict(), "epoch": epoch + 1,
-                         "best_state": best_state, "bad_epochs": bad_epochs}, ckpt_path)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val_acc=f"{history.val_acc[-1]:.4f}")
+        history.epoch_time.append(time.perf_counter() - epoch_stats["t0"])
+        improved = not has_val or history.val_acc[-1] > max(history.val_acc[:-1], default=-1.0)  # no val: the latest
+        if improved:
+            history.best_epoch = epochs_done - 1
+        return improved
+
+    def report(epochs_done: int) -> None:
         if verbose:
-            print(f"{desc or type(model).__name__} epoch {epoch + 1:3d}/{epochs}: "
+            print(f"{desc or type(model).__name__} epoch {epochs_done:3d}/{epochs}: "
                   f"train loss {history.train_loss[-1]:.4f} acc {history.train_acc[-1]:.4f} | "
                   f"val loss {history.val_loss[-1]:.4f} acc {history.val_acc[-1]:.4f} | "
                   f"{history.epoch_time[-1]:.1f}s")
         for cb in callbacks:
-            cb(epoch, history)
-    if bar is not None:
-        bar.close()
-    history.stopped_early = stopped or (patience is not None and bad_epochs >= patience and history.epochs < epochs)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    test = evaluate(model, data.x_test, data.y_test, eval_batch_size, amp)
+            cb(epochs_done - 1, history)
+
+    engine.run(train_epoch, validate, state=lambda: {"history": history.to_dict()}, after_eval=[report])
+    history.stopped_early = engine.stopped or (patience is not None and engine.bad >= patience
+                                               and history.epochs < epochs)
+    test = evaluate(model, data.x_test, data.y_test, eval_batch_size, amp)   # with the best weights (engine)
     history.test_loss, history.test_acc = test["loss"], test["acc"]
     return history
+
+
+def _setting(optimizer) -> str:
+    """How a run records its optimiser: the name, or a callable's qualified name (a checkpoint holds no code)."""
+    if callable(optimizer):
+        return f"callable {getattr(optimizer, '__module__', '?')}.{getattr(optimizer, '__qualname__', repr(optimizer))}"
+    return optimizer

@@ -21,14 +21,9 @@ from ..checks import (
     check_output_path,
 )
 from ..data.text import CharData, Vocab, stream_batches
-from ..nn.charlm import CharLM, _model_device, detach_state
-from .checkpoint import (
-    CheckpointError,
-    _read_checkpoint,
-    atomic_save,
-    settings_diff,
-    tensor_sha256,
-)
+from ..nn.charlm import CharLM, _model_device, detach_state, upgrade_config
+from .checkpoint import CheckpointError, atomic_save, load_checkpoint, tensor_sha256
+from .engine import Engine, StateFormat
 
 __all__ = ["CHECKPOINT_FORMAT", "LN2", "evaluate_bpc", "LMHistory", "TRAIN_STATE_FORMAT", "train_char_lm",
            "generate", "save_lm", "load_lm"]
@@ -109,31 +104,9 @@ class LMHistory:
 
 
 TRAIN_STATE_FORMAT = "hypernet_lib.hyperlstm.train_state/1"   # a format id, as above
-
-
-def _load_train_state(path: str, run: dict, device) -> dict:
-    """Read a training state written by :func:`train_char_lm` and check it belongs to this run."""
-    fix = "; pass another checkpoint path or delete the file to start the run over"
-    ck = _read_checkpoint(path, TRAIN_STATE_FORMAT, "hyperlstm training state", fix, device)
-    missing = [k for k in ("run", "step", "model", "optimizer", "state", "best_state", "bad_evals", "history",
-                           "torch_rng") if k not in ck]
-    if missing or not isinstance(ck["run"], dict):
-        raise CheckpointError(f"{path!r} is a damaged hyperlstm training state (missing {', '.join(missing) or 'run'})"
-                              f"{fix}")
-    saved = ck["run"]
-    diff = settings_diff(saved, {k: v for k, v in run.items() if not k.endswith("_sha256")})
-    if diff:
-        raise CheckpointError(f"{path!r} holds an interrupted run with other settings ({diff}); "
-                              "resume it with its own settings, or delete the file to start over")
-    for key, what in (("train_sha256", "training text"), ("valid_sha256", "validation text"),
-                      ("vocab_sha256", "vocabulary")):
-        # states written before the hashes were recorded have no such key: only sizes are compared for them
-        if key in saved and saved[key] != run.get(key):
-            raise CheckpointError(
-                f"{path!r} holds an interrupted run on another {what} (content hash {str(saved[key])[:12]}... "
-                f"there, {str(run.get(key))[:12]}... now; the sizes and settings match); resume it on the "
-                "same data, or delete the file to start over")
-    return ck
+# train_char_lm's training state (the engine's one format); "state" is the hidden state carried across steps
+LM_STATE = StateFormat(id=TRAIN_STATE_FORMAT, what="hyperlstm training state", count="step", bad="bad_evals",
+                       extras=("state", "history"))
 
 
 def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_length: int = 100,
@@ -196,85 +169,57 @@ def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_le
     if max_steps is not None:
         total_steps = min(total_steps, max_steps)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    hist = LMHistory()
-    best_state, bad_evals, state, start = None, 0, None, 0
+    hist, carried = LMHistory(), {"state": None}
     # what must agree for a saved state to continue this run
     run = dict(model=dict(getattr(model, "config", {})), batch_size=batch_size, seq_length=seq_length, lr=lr,
                epochs=epochs, max_steps=max_steps, eval_every=eval_every, val_chars=val_chars, clip=clip,
                lr_decay=lr_decay, patience=patience, seed=seed, keep_best=keep_best,
                train_chars=data.train.numel(), valid_chars=data.valid.numel())
+    content = {"train_sha256": "training text", "valid_sha256": "validation text", "vocab_sha256": "vocabulary"}
     if checkpoint is not None:      # which data the run is on, not only how much (hashing costs a pass over it)
         run.update(train_sha256=tensor_sha256(data.train), valid_sha256=tensor_sha256(data.valid),
                    vocab_sha256=tensor_sha256(torch.tensor([ord(c) for c in data.vocab.chars])))
-    if checkpoint is not None and os.path.exists(checkpoint):
-        ck = _load_train_state(checkpoint, run, device)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        torch.set_rng_state(ck["torch_rng"].cpu())
-        if ck.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([r.cpu() for r in ck["cuda_rng"]])
-        hist, best_state, bad_evals, start = LMHistory.from_dict(ck["history"]), ck["best_state"], \
-            ck["bad_evals"], ck["step"]
-        state = ck["state"]
-    run_loss, run_n = torch.zeros((), device=streams.device), 0           # summed on the device
+    engine = Engine(model, opt, steps=total_steps, eval_every=eval_every, keep_best=keep_best, patience=patience,
+                    lr_decay=lr_decay, checkpoint=checkpoint, fmt=LM_STATE, run=run, content=content,
+                    where=lambda good, now: f"between steps {good} and {now}",
+                    advice=f"lower the learning rate (lr={lr:g}) or clip the gradients", progress=progress,
+                    postfix=lambda: {"train_bpc": f"{hist.train_bpc[-1]:.3f}", "val_bpc": f"{hist.val_bpc[-1]:.3f}"})
+    ck = engine.resume()
+    if ck is not None:
+        hist, carried["state"] = LMHistory.from_dict(ck["history"]), ck["state"]
     t0 = time.perf_counter() - (hist.seconds[-1] if hist.seconds else 0.0)
     model.train()
-    bar = _maybe_tqdm(range(start, total_steps), progress, "train", total=total_steps)
-    if start and hasattr(bar, "update"):
-        bar.update(start)
-    for step in bar:
-        k = step % steps_per_epoch
+
+    def step(i: int) -> torch.Tensor:
+        k = i % steps_per_epoch
         if k == 0:
-            state = None                                          # a new epoch starts from a zero state
+            carried["state"] = None                               # a new epoch starts from a zero state
         chunk = streams[:, k * seq_length:(k + 1) * seq_length + 1]
-        logits, state = model(chunk[:, :-1], state)
-        state = detach_state(state)                               # truncated BPTT: carry, don't backprop
+        logits, state = model(chunk[:, :-1], carried["state"])
+        carried["state"] = detach_state(state)                    # truncated BPTT: carry, don't backprop
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if clip:
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
-        run_loss += loss.detach()                                  # no host sync per step
-        run_n += 1
-        last = step + 1 == total_steps
-        if (step + 1) % eval_every == 0 or last:
-            good = hist.step[-1] if hist.step else 0
-            check_finite(loss=run_loss, model=model, where=f"between steps {good} and {step + 1}",
-                         hint=(f"{'the run as of step ' + str(good) + ' stays in ' + repr(checkpoint) + '; ' if checkpoint and good else ''}"
-                               f"lower the learning rate (lr={lr:g}) or clip the gradients"))
-            val = evaluate_bpc(model, data.valid, batch_size=batch_size, seq_length=seq_length,
-                               max_chars=val_chars)
-            hist.step.append(step + 1)
-            hist.chars.append((step + 1) * batch_size * seq_length)
-            hist.train_bpc.append(run_loss.item() / run_n / LN2)
-            hist.val_bpc.append(val)
-            hist.lr.append(opt.param_groups[0]["lr"])
-            hist.seconds.append(time.perf_counter() - t0)
-            run_loss, run_n = torch.zeros_like(run_loss), 0
-            if val < hist.best_val_bpc:
-                hist.best_val_bpc, hist.best_step, bad_evals = val, step + 1, 0
-                if keep_best:
-                    best_state = {n: p.detach().clone() for n, p in model.state_dict().items()}
-            else:
-                bad_evals += 1
-                if patience and bad_evals >= patience and lr_decay != 1.0:
-                    for g in opt.param_groups:
-                        g["lr"] *= lr_decay
-                    bad_evals = 0
-            if progress and hasattr(bar, "set_postfix"):
-                bar.set_postfix(train_bpc=f"{hist.train_bpc[-1]:.3f}", val_bpc=f"{val:.3f}")
-            if checkpoint is not None:
-                atomic_save({"format": TRAIN_STATE_FORMAT, "run": run, "step": step + 1,
-                             "model": model.state_dict(), "optimizer": opt.state_dict(),
-                             "state": state, "best_state": best_state, "bad_evals": bad_evals,
-                             "history": hist.to_dict(), "torch_rng": torch.get_rng_state(),
-                             "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None},
-                            checkpoint)
-            if on_eval is not None:
-                on_eval(hist)
-    if keep_best and best_state is not None:
-        model.load_state_dict(best_state)
+        return loss                                               # summed on the device by the engine
+
+    def validate(done: int) -> bool:
+        val = evaluate_bpc(model, data.valid, batch_size=batch_size, seq_length=seq_length, max_chars=val_chars)
+        hist.step.append(done)
+        hist.chars.append(done * batch_size * seq_length)
+        hist.train_bpc.append(engine.window.item() / engine.window_steps / LN2)
+        hist.val_bpc.append(val)
+        hist.lr.append(opt.param_groups[0]["lr"])
+        hist.seconds.append(time.perf_counter() - t0)
+        if val < hist.best_val_bpc:
+            hist.best_val_bpc, hist.best_step = val, done
+            return True
+        return False
+
+    engine.run(step, validate, state=lambda: {"state": carried["state"], "history": hist.to_dict()},
+               after_eval=[lambda done: on_eval(hist)] if on_eval is not None else [])
     return hist
 
 
@@ -327,12 +272,16 @@ def load_lm(path: str, map_location="cpu") -> Tuple[CharLM, Vocab, dict]:
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist; train one with "
                                 "`python -m hypernet_lib.cli train --save_model PATH`")
-    ck = _read_checkpoint(path, CHECKPOINT_FORMAT, "hyperlstm language-model checkpoint",
-                          "; it may belong to another model", map_location)
+    ck = load_checkpoint(path, map_location, format=CHECKPOINT_FORMAT, what="hyperlstm language-model checkpoint",
+                         fix="; it may belong to another model")
     bad = lambda why: CheckpointError(f"{path!r} is a damaged hyperlstm checkpoint: {why}")  # noqa: E731
     config, chars, weights = ck.get("config"), ck.get("vocab"), ck.get("state_dict")
     if not isinstance(config, dict) or not isinstance(chars, str) or not isinstance(weights, dict):
         raise bad("its config, vocab or state_dict is missing or of the wrong type")
+    try:
+        config = upgrade_config(config)           # files written before N_z's key was renamed n_z
+    except ValueError as e:
+        raise bad(str(e)) from None
     import inspect
     known = set(inspect.signature(CharLM.__init__).parameters) - {"self"}
     unknown = sorted(map(str, set(config) - known))

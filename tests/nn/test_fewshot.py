@@ -164,6 +164,24 @@ def test_training_and_evaluation_run_for_every_method():
         assert set(acc) == {1, 2} and acc[1].shape == (7,) and ((acc[1] >= 0) & (acc[1] <= 100)).all()
 
 
+def test_episodic_training_is_seeded_and_stops_on_divergence():
+    from hypernet_lib.checks import TrainingDiverged
+    tr = EpisodeSampler(_data(n_classes=8, per_class=10), "train")
+    runs = []
+    for seed in (1, 1, 2):
+        torch.manual_seed(0)
+        model = ProtoNet(ConvEncoder(width=4, dim=8))
+        runs.append((train_episodic(model, tr, steps=3, n_way=3, shots=(1, 2), n_query=2, episodes=2, seed=seed),
+                     model.state_dict()))
+    assert runs[0][0] == runs[1][0] and all(torch.equal(runs[0][1][k], v) for k, v in runs[1][1].items())
+    assert runs[0][0] != runs[2][0]                     # the seed picks the episodes
+    torch.manual_seed(0)
+    with pytest.raises(TrainingDiverged, match=r"training diverged in 3 steps: the training loss is nan; "
+                                               r"lower the learning rate \(lr=1e\+30\)"):
+        train_episodic(ProtoNet(ConvEncoder(width=4, dim=8)), tr, steps=3, n_way=3, shots=(1,), n_query=2,
+                       episodes=2, lr=1e30)
+
+
 def test_finetune_fits_separable_support():
     model = FineTune(ConvEncoder(dim=2), n_train_classes=3, steps=100, lr=1.0)
     sup = torch.tensor([[[[5.0, 0.0]], [[0.0, 5.0]]]])

@@ -269,3 +269,58 @@ def test_evaluate_averages_over_examples_not_batches():
     model.eval()
     evaluate(model, x, y, batch_size=2)
     assert not model.training
+
+
+def test_checkpoint_format_and_a_state_written_before_format_ids(tmp_path):
+    """fit writes the engine's one training-state format (weights only, with a format id); a checkpoint
+    written before format ids existed (no 'format' key, no CUDA state) still resumes to the same run."""
+    torch.manual_seed(0); ref = toy_model()
+    h_ref = fit(ref, toy_data(), **KW)
+    ckpt = tmp_path / "run.pt"
+
+    def stop(epoch, history):
+        if epoch == 1:
+            raise KeyboardInterrupt
+    torch.manual_seed(0); m = toy_model()
+    with pytest.raises(KeyboardInterrupt):
+        fit(m, toy_data(), checkpoint=ckpt, callbacks=[stop], **KW)
+    state = torch.load(ckpt, weights_only=True)
+    assert state["format"] == "hypernet_lib.fit.train_state/1" and state["cuda_rng"] is None
+    val = state["history"]["val_acc"]
+    assert state["epoch"] == 2 and state["bad_epochs"] == int(val[1] <= val[0]) and len(val) == 2
+    for key in ("format", "cuda_rng"):                  # the layout fit wrote before
+        del state[key]
+    torch.save(state, ckpt)
+    torch.manual_seed(5); resumed = toy_model()
+    h = fit(resumed, toy_data(), checkpoint=ckpt, **KW)
+    assert same_weights(ref, resumed) and h.to_dict() == {**h_ref.to_dict(), "epoch_time": h.epoch_time}
+
+
+def test_resume_refuses_another_loops_state_and_a_damaged_one(tmp_path):
+    from hypernet_lib.training import TRAIN_STATE_FORMAT, CheckpointError
+    ckpt = tmp_path / "run.pt"
+    torch.save({"format": TRAIN_STATE_FORMAT, "run": {}}, ckpt)          # a language model's training state
+    with pytest.raises(CheckpointError, match="is not a fit training state .expected format 'hypernet_lib.fit"):
+        fit(toy_model(), toy_data(), checkpoint=ckpt, epochs=1, batch_size=16, lr=1e-2)
+    torch.save({"format": "hypernet_lib.fit.train_state/1", "run": {}}, ckpt)
+    with pytest.raises(CheckpointError, match=r"damaged fit training state \(missing epoch, model"):
+        fit(toy_model(), toy_data(), checkpoint=ckpt, epochs=1, batch_size=16, lr=1e-2)
+    ckpt.write_bytes(b"junk")
+    with pytest.raises(RuntimeError, match="not a readable fit training state.*delete the file"):
+        fit(toy_model(), toy_data(), checkpoint=ckpt, epochs=1, batch_size=16, lr=1e-2)
+
+
+def adam(params):
+    return torch.optim.Adam(params, lr=1e-2)
+
+
+def test_a_callable_optimizer_is_recorded_by_name(tmp_path):
+    """A checkpoint holds no code: a callable optimiser is recorded by its qualified name, and resuming
+    with another callable is refused."""
+    ckpt = tmp_path / "run.pt"
+    kw = dict(epochs=1, batch_size=16, lr=1e-2, checkpoint=ckpt)
+    fit(toy_model(), toy_data(), optimizer=adam, **kw)
+    assert torch.load(ckpt, weights_only=True)["run"]["optimizer"] == f"callable {__name__}.adam"
+    fit(toy_model(), toy_data(), optimizer=adam, **kw)                     # the same run: nothing left to do
+    with pytest.raises(ValueError, match=r"other settings \(optimizer 'callable .*adam' -> 'callable .*<lambda>'"):
+        fit(toy_model(), toy_data(), optimizer=lambda p: torch.optim.SGD(p, lr=1e-2), **kw)
