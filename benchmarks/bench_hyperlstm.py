@@ -41,7 +41,7 @@ class NaiveHyperLSTM(torch.nn.Module):
         H, Hh, Nz = l.hidden_size, l.hyper_num_units, l.n_z
         T, B = x.shape[:2]
         h, c, hh, hc = l.initial_state(B, x.device)
-        W_z, b_z, W_d = l.W_z.view(Hh, 3, 4, Nz), l.b_z.view(2, 4, Nz), l.W_d.view(3, 4, Nz, H)
+        W_z, b_z, W_d = l.z_weights(), l.b_z.view(2, 4, Nz), l.W_d.view(3, 4, Nz, H)
         outs = []
         for t in range(T):
             xt = x[t]

@@ -40,7 +40,7 @@ def main() -> int:
     data = make_char_data(corpus.train, corpus.valid[:EVAL_CHARS], corpus.test[:EVAL_CHARS],
                              name=corpus.name, vocab=vocab, device=device)
     hyper_params = count_params(CharLM(len(vocab), cell="hyperlstm", hidden_size=HIDDEN,
-                                          hyper_num_units=HYPER_UNITS, hyper_embedding_size=N_Z))
+                                          hyper_num_units=HYPER_UNITS, n_z=N_Z))
     n_matched = matched_hidden(len(vocab), hyper_params)
     # name -> (cell, N_h, z_init)
     runs = {"lstm": ("lstm", HIDDEN, "paper"), "ln-lstm": ("ln-lstm", HIDDEN, "paper"),
@@ -55,7 +55,7 @@ def main() -> int:
     for name, (cell, n_h, z_init) in runs.items():
         seed_everything(0)
         model = CharLM(len(vocab), cell=cell, hidden_size=n_h, hyper_num_units=HYPER_UNITS,
-                          hyper_embedding_size=N_Z, z_init=z_init).to(device)
+                          n_z=N_Z, z_init=z_init).to(device)
         t0 = time.perf_counter()
         hist = train_char_lm(model, data, batch_size=BATCH, seq_length=SEQ, lr=LR, epochs=EPOCHS,
                                 max_steps=STEPS, eval_every=EVAL_EVERY, progress=False, **TRAIN)

@@ -1,4 +1,18 @@
-"""Closed-form parameter counts of every layer and net in the book, independent of the modules."""
+"""Closed-form parameter counts of every layer and net in the book, independent of the modules.
+
+Closed-form parameter counts for every weight-generation scheme in the book, the
+published configurations rebuilt from the library's real modules, and the memory
+and disk cost of each scheme, measured.
+
+Counts ignore the biases and normalisation layers of the main net unless a function says
+otherwise: those stay ordinary parameters in every scheme.
+
+The schemes compared in chapter 3 are in :mod:`hypernet_lib.analysis.schemes`; the published nets,
+rebuilt and counted, in :mod:`hypernet_lib.analysis.published`.
+
+All counts are Python ``int``.  Every formula is checked against ``sum(p.numel())`` of real
+modules in ``tests/analysis/test_counting.py``.
+"""
 from __future__ import annotations
 
 import math
@@ -7,8 +21,9 @@ from typing import Iterable, Optional
 import numpy as np
 
 from ..checks import check_int, check_positive_ints
-from ..nn.tiling import tile_grid
-from ..nn.wrn import wrn_blocks_per_group
+from ..nn.cifar import cifar_layer_specs
+from ..nn.tiling import layer_grid, tile_grid
+from ..nn.wrn import wrn_blocks, wrn_kernel_shapes, wrn_widths
 
 __all__ = ["conv2d_params", "linear_params", "batchnorm_params", "layernorm_params", "linear_head_params",
            "ha_generator_params", "num_tiles", "tiled_params", "lstm_params", "hyperlstm_params",
@@ -152,22 +167,15 @@ def mnist_hyper_params(n_z: int = 4, f: int = 7, channels: int = 16, d: Optional
     return ha_generator_params(n_z, channels, channels, f, d, n_layers=1)
 
 
-#: Chapter 4's CIFAR-100 net: 5 convs 3×3 (3→64→128→256→512→512), BN after each, global
-#: average pooling, FC 512→1024→512→100.
-CIFAR100_CONVS = ((3, 64), (64, 128), (128, 256), (256, 512), (512, 512))
+#: Chapter 4's CIFAR-100 net, its layers read from the list the net is built from
+#: (:func:`hypernet_lib.nn.cifar_layer_specs`): 5 convs 3×3 (3→64→128→256→512→512), BN after each,
+#: global average pooling, FC 512→1024→512→100.  (in, out) per layer.
+_CIFAR100_SPECS = tuple(cifar_layer_specs(num_classes=100))
+CIFAR100_CONVS = tuple((s.in_features, s.out_features) for s in _CIFAR100_SPECS if s.kind == "conv")
+CIFAR100_FCS = tuple((s.in_features, s.out_features) for s in _CIFAR100_SPECS if s.kind == "fc")
 
-
-CIFAR100_FCS = ((512, 1024), (1024, 512), (512, 100))
-
-
-def _cifar100_chunks(kind: str, out_f: int, in_f: int, chunk: int = 16, f: int = 3) -> int:
-    """Chunks that cover one of the CIFAR-100 net's weights in the chunked variants (``hypernet_lib.nn.cifar``):
-    a conv needs ceil(out/16)·ceil(in/16) 16×16×3×3 chunks (cropped at the edge); an FC matrix is
-    covered by 48×48 blocks, each chunk read as the paper's 2-D (16·3)×(16·3) kernel matrix."""
-    if kind == "conv":
-        return math.ceil(out_f / chunk) * math.ceil(in_f / chunk)
-    return math.ceil(out_f / (chunk * f)) * math.ceil(in_f / (chunk * f))
-
+#: the layers that ``partial`` generates (conv3-conv5, fc1, fc2); conv1, conv2 and fc3 stay ordinary.
+_CIFAR100_PARTIAL = ("conv3", "conv4", "conv5", "fc1", "fc2")
 
 CIFAR100_VARIANTS = ("standard", "naive_full", "partial", "chunked_full")
 
@@ -186,8 +194,9 @@ def cifar100_net_params(variant: str = "standard", n_z: Optional[int] = None, d:
     if variant not in CIFAR100_VARIANTS:
         raise ValueError(f"unknown CIFAR-100 net variant {variant!r}; choose one of {', '.join(CIFAR100_VARIANTS)}")
     check_int(n_z=n_z, d=d, lo=1, optional=True)
-    layers = ([("conv", o, i, o * i * 9) for i, o in CIFAR100_CONVS]
-              + [("fc", o, i, o * i) for i, o in CIFAR100_FCS])
+    # (name, kind, out, in, weights): N = out·in·f² for a conv, out·in for an FC
+    layers = [(s.name, s.kind, s.out_features, s.in_features,
+               s.out_features * s.in_features * (s.f * s.f if s.kind == "conv" else 1)) for s in _CIFAR100_SPECS]
     biases = sum(o for _, o in CIFAR100_CONVS) + sum(o for _, o in CIFAR100_FCS)
     bn = sum(batchnorm_params(o) for _, o in CIFAR100_CONVS)
     if variant == "standard":
@@ -196,23 +205,12 @@ def cifar100_net_params(variant: str = "standard", n_z: Optional[int] = None, d:
         n_z = 16 if n_z is None else n_z
         return sum(linear_head_params(n_z, n) for *_, n in layers) + biases + bn
     n_z = 64 if n_z is None else n_z
-    large = (2, 3, 4, 5, 6) if variant == "partial" else range(8)       # conv3-5, fc1, fc2
-    chunks = sum(_cifar100_chunks(k, o, i) for j, (k, o, i, _) in enumerate(layers) if j in large)
-    ordinary = sum(n for j, (*_, n) in enumerate(layers) if j not in large)
+    large = _CIFAR100_PARTIAL if variant == "partial" else [name for name, *_ in layers]
+    # chunks of 16×16×3×3 per layer, on the library's grid (convs: 16×16 channel tiles, FCs: 48×48 blocks,
+    # cropped at the edge): R·C each
+    chunks = sum(math.prod(layer_grid(k, o, i, 16, 16, 3)) for name, k, o, i, _ in layers if name in large)
+    ordinary = sum(n for name, *_, n in layers if name not in large)
     return ordinary + ha_generator_params(n_z, 16, 16, 3, d, n_layers=chunks) + biases + bn
-
-
-def wrn_kernel_shapes(depth: int = 40, width: int = 1) -> list[tuple[int, int]]:
-    """(out, in) of the 3×3 kernels in groups conv2-conv4 of a WRN-depth-width (in order)."""
-    n = wrn_blocks_per_group(depth, width)
-    widths = [16, 16 * width, 32 * width, 64 * width]
-    shapes = []
-    for g in range(3):
-        c_in, c_out = widths[g], widths[g + 1]
-        for b in range(n):
-            shapes.append((c_out, c_in if b == 0 else c_out))
-            shapes.append((c_out, c_out))
-    return shapes
 
 
 def wrn_params(depth: int = 40, width: int = 1, num_classes: int = 10, hyper: bool = False,
@@ -222,25 +220,22 @@ def wrn_params(depth: int = 40, width: int = 1, num_classes: int = 10, hyper: bo
     conv1 3→16 (3×3, no bias); per block BN-ReLU-conv-BN-ReLU-conv, a 1×1 shortcut when the
     width changes; final BN, global pooling, FC.  ``hyper``: all 3×3 kernels of conv2-conv4
     are tiled from ``chunk``×``chunk`` kernels of one Eq. 2 generator; the rest stays ordinary.
+    The layout (widths, blocks, kernel shapes) is read from :mod:`hypernet_lib.nn.wrn`; the counts are not.
     """
     shapes = wrn_kernel_shapes(depth, width)
     check_int(num_classes=num_classes, f=f, lo=1)
-    widths = [16, 16 * width, 32 * width, 64 * width]
+    widths = wrn_widths(width)
     if hyper:
         check_int(chunk=chunk, lo=1)
         if any(c % chunk for c in widths):
             raise ValueError(f"chunk={chunk} does not divide the channel counts of WRN-{depth}-{width} "
                              f"({', '.join(map(str, widths))}); choose a chunk that divides 16, e.g. 16")
-    n = wrn_blocks_per_group(depth, width)
-    other = conv2d_params(3, 16, f, bias=False) + linear_params(widths[3], num_classes)
+    other = conv2d_params(3, widths[0], f, bias=False) + linear_params(widths[3], num_classes)
     other += batchnorm_params(widths[3])                                   # final BN
-    for g in range(3):
-        c_in, c_out = widths[g], widths[g + 1]
-        for b in range(n):
-            first_in = c_in if b == 0 else c_out
-            other += batchnorm_params(first_in) + batchnorm_params(c_out)
-            if b == 0 and c_in != c_out:
-                other += conv2d_params(c_in, c_out, 1, bias=False)         # 1×1 shortcut
+    for c_in, c_out, _ in wrn_blocks(depth, width):
+        other += batchnorm_params(c_in) + batchnorm_params(c_out)
+        if c_in != c_out:
+            other += conv2d_params(c_in, c_out, 1, bias=False)             # 1×1 shortcut when the width changes
     if hyper:
         return other + tiled_params(shapes, n_z, f, chunk, chunk, d)
     return other + sum(o * i * f * f for o, i in shapes)
@@ -249,8 +244,9 @@ def wrn_params(depth: int = 40, width: int = 1, num_classes: int = 10, hyper: bo
 def linear_head_rows(n_z: int = 16) -> list[dict]:
     """Per layer of the CIFAR-100 net: weights N and the Linear(N_z, N) head that generates them."""
     rows = []
-    for name, (i, o), n in ([(f"conv{k + 1}", io, io[0] * io[1] * 9) for k, io in enumerate(CIFAR100_CONVS)]
-                            + [(f"fc{k + 1}", io, io[0] * io[1]) for k, io in enumerate(CIFAR100_FCS)]):
+    for s in _CIFAR100_SPECS:
+        name, i, o = s.name, s.in_features, s.out_features
+        n = o * i * (s.f * s.f if s.kind == "conv" else 1)
         head = linear_head_params(n_z, n, with_z=False)
         rows.append({"layer": name, "shape": f"{i}→{o}", "weights": n, "head": head, "ratio": head / n})
     return rows

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ..checks import check_int, check_shape
 from ..nn.conditional import TaskHyperNet, _TaskModel
+from ..nn.weights import unflatten
 
 __all__ = ["generated_weight_variance", "weight_spread", "output_spread", "z_sensitivity", "dead_fraction",
            "diagnose", "mean_ci"]
@@ -18,14 +19,14 @@ __all__ = ["generated_weight_variance", "weight_spread", "output_spread", "z_sen
 def generated_weight_variance(hnet: TaskHyperNet, n_emb: int = 256, seed: int = 0) -> list[float]:
     """Variance of each generated main-net tensor over ``n_emb`` random embeddings
     e ~ N(0, emb_std²) (the distribution the init assumes).  One entry per tensor in
-    ``hnet.main.param_shapes`` ([W_1, b_1, W_2, ...])."""
+    ``hnet.main.param_shapes`` (W_1, b_1, W_2, ...)."""
     if not isinstance(hnet, TaskHyperNet):
         raise ValueError(f"hnet must be a TaskHyperNet, got {type(hnet).__name__}")
     check_int(n_emb=n_emb, lo=2)                      # a variance needs two draws
     g = torch.Generator().manual_seed(seed)
     emb = (torch.randn(n_emb, hnet.n_z, generator=g) * hnet.emb_std).to(hnet.device)
     theta = hnet.generate(emb)
-    return [p.var().item() for p in hnet.main.unflatten(theta)]
+    return [p.var().item() for p in unflatten(theta, hnet.main.param_shapes).values()]
 
 
 def weight_spread(thetas: torch.Tensor) -> float:

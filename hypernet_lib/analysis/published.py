@@ -10,7 +10,7 @@ import torch.nn as nn
 from .. import paper
 from ..nn.charlm import paper_ptb_config
 from ..nn.mnist import MNISTHyperNet
-from ..nn.wrn import build_wrn
+from ..nn.wrn import WideResNet
 from .counting import (
     char_lm_params,
     hyperlstm_params,
@@ -43,38 +43,54 @@ class Published:
 
     def rounds_to_published(self, count: int) -> bool:
         return round(count / self.unit, self.digits) == round(self.published, self.digits)
-PTB_VOCAB, PTB_UNITS, PTB_HYPER_UNITS = 50, 1000, 128
 
+
+_MNIST, _WRN, _PTB = paper.MNIST, paper.CIFAR10_WRN_SETUP, paper.PTB_SETUP
 
 #: The paper's CIFAR-10 Table 2 parameter counts (millions), from :mod:`hypernet_lib.paper`.
 WRN40_1_PUBLISHED_M = {"plain": paper.CIFAR10_WRN40_1["params_m_plain"],
                        "hyper": paper.CIFAR10_WRN40_1["params_m_hyper"]}
 
+#: Table 3's character-level PTB models: key -> (row of ``paper.PTB``, CharLM cell, N_z, what).
+_PTB_ROWS = {
+    "ptb_lstm_params": ("lstm", "lstm", _PTB["n_z"],
+                        f"PTB character LSTM, {_PTB['hidden']} units (nn.LSTM)"),
+    "ptb_ln_lstm_params": ("ln-lstm", "ln-lstm", _PTB["n_z"], f"layer-norm LSTM, {_PTB['hidden']} units"),
+    "ptb_hyperlstm_params": ("hyperlstm", "hyperlstm", _PTB["n_z"],
+                             f"HyperLSTM {_PTB['hidden']} (hyper cell {_PTB['hyper_hidden']}, N_z = {_PTB['n_z']})"),
+    "ptb_ln_hyperlstm_params": ("ln-hyperlstm", "ln-hyperlstm", _PTB["n_z"], f"layer-norm HyperLSTM {_PTB['hidden']}"),
+    "ptb_large_embedding_params": ("ln-hyperlstm_large_embedding", "ln-hyperlstm", _PTB["n_z_large"],
+                                   f"layer-norm HyperLSTM {_PTB['hidden']}, Large Embedding (N_z = {_PTB['n_z_large']})"),
+}
+
+
+def _ptb_formula(cell: str, n_z: int) -> int:
+    """Closed form of a Table 3 model: one-hot input over the vocabulary, one (Hyper)LSTM layer, softmax."""
+    vocab, hidden, layer_norm = _PTB["vocab"], _PTB["hidden"], cell.startswith("ln-")
+    if cell.endswith("hyperlstm"):
+        cell_params = hyperlstm_params(vocab, hidden, _PTB["hyper_hidden"], n_z, layer_norm=layer_norm)
+    else:              # nn.LSTM has two biases per gate; with layer norm, the LN bias replaces them
+        cell_params = lstm_params(vocab, hidden, 0 if layer_norm else 2, layer_norm=layer_norm)
+    return char_lm_params(vocab, cell_params, hidden)
+
+
+_WRN_NAME = f"WRN {_WRN['depth']}-{_WRN['width']}"
+_WRN_NZ = f"N_z = d = {_WRN['n_z']}" if _WRN["n_z"] == _WRN["d"] else f"N_z = {_WRN['n_z']}, d = {_WRN['d']}"
 
 PUBLISHED: dict[str, Published] = {p.key: p for p in [
-    Published("mnist_hyper_params", "MNIST hypernetwork: Eq. 2 generator + z (ordinary conv2 kernel: 12,544)",
-              paper.MNIST["hyper_params"], 1, "Ha et al. §4.1", lambda: mnist_hyper_params()),
-    Published("wrn40_1_params", "CIFAR-10 WRN 40-1", WRN40_1_PUBLISHED_M["plain"], 1_000_000,
-              "Ha et al. Table 2", lambda: wrn_params(40, 1)),
-    Published("wrn40_1_hyper_params", "hyper WRN 40-1 (N_z = d = 64, 16×16×3×3 tiles)",
-              WRN40_1_PUBLISHED_M["hyper"], 1_000_000, "Ha et al. Table 2", lambda: wrn_params(40, 1, hyper=True)),
-    Published("ptb_lstm_params", "PTB character LSTM, 1000 units (nn.LSTM)", paper.PTB["lstm"][2], 1_000_000,
-              "Ha et al. Table 3", lambda: char_lm_params(PTB_VOCAB, lstm_params(PTB_VOCAB, PTB_UNITS, 2), PTB_UNITS)),
-    Published("ptb_ln_lstm_params", "layer-norm LSTM, 1000 units", paper.PTB["ln_lstm"][2], 1_000_000,
-              "Ha et al. Table 3",
-              lambda: char_lm_params(PTB_VOCAB, lstm_params(PTB_VOCAB, PTB_UNITS, 0, layer_norm=True), PTB_UNITS)),
-    Published("ptb_hyperlstm_params", "HyperLSTM 1000 (hyper cell 128, N_z = 4)", paper.PTB["hyperlstm"][2],
-              1_000_000, "Ha et al. Table 3",
-              lambda: char_lm_params(PTB_VOCAB, hyperlstm_params(PTB_VOCAB, PTB_UNITS, 128, 4), PTB_UNITS)),
-    Published("ptb_ln_hyperlstm_params", "layer-norm HyperLSTM 1000", paper.PTB["ln_hyperlstm"][2], 1_000_000,
-              "Ha et al. Table 3",
-              lambda: char_lm_params(PTB_VOCAB, hyperlstm_params(PTB_VOCAB, PTB_UNITS, 128, 4, layer_norm=True),
-                                     PTB_UNITS)),
-    Published("ptb_large_embedding_params", "layer-norm HyperLSTM 1000, Large Embedding (N_z = 16)",
-              paper.PTB["ln_hyperlstm_large_embedding"][2], 1_000_000, "Ha et al. Table 3",
-              lambda: char_lm_params(PTB_VOCAB, hyperlstm_params(PTB_VOCAB, PTB_UNITS, 128, 16, layer_norm=True),
-                                     PTB_UNITS)),
-]}
+    Published("mnist_hyper_params",
+              f"MNIST hypernetwork: Eq. 2 generator + z (ordinary conv2 kernel: {_MNIST['kernel_params']:,})",
+              _MNIST["hyper_params"], 1, "Ha et al. §4.1",
+              lambda: mnist_hyper_params(_MNIST["n_z"], _MNIST["f"], _MNIST["channels"])),
+    Published("wrn40_1_params", f"CIFAR-10 {_WRN_NAME}", WRN40_1_PUBLISHED_M["plain"], 1_000_000,
+              "Ha et al. Table 2", lambda: wrn_params(_WRN["depth"], _WRN["width"], _WRN["num_classes"])),
+    Published("wrn40_1_hyper_params", f"hyper {_WRN_NAME} ({_WRN_NZ}, {_WRN['tile']}×{_WRN['tile']}×3×3 tiles)",
+              WRN40_1_PUBLISHED_M["hyper"], 1_000_000, "Ha et al. Table 2",
+              lambda: wrn_params(_WRN["depth"], _WRN["width"], _WRN["num_classes"], hyper=True, n_z=_WRN["n_z"],
+                                 d=_WRN["d"], chunk=_WRN["tile"])),
+] + [Published(key, what, paper.PTB[row][2], 1_000_000, "Ha et al. Table 3",
+               lambda cell=cell, n_z=n_z: _ptb_formula(cell, n_z))
+     for key, (row, cell, n_z, what) in _PTB_ROWS.items()]}
 
 
 def build_published(key: str, device: str | torch.device = "meta") -> nn.Module | list[nn.Parameter]:
@@ -87,13 +103,12 @@ def build_published(key: str, device: str | torch.device = "meta") -> nn.Module 
         raise ValueError(f"unknown published configuration {key!r}; choose one of {', '.join(PUBLISHED)}")
     with torch.device(device):
         if key == "mnist_hyper_params":
-            return MNISTHyperNet().hyper_parameters()
+            return MNISTHyperNet(f=_MNIST["f"], channels=_MNIST["channels"], n_z=_MNIST["n_z"]).hyper_parameters()
         if key.startswith("wrn40_1"):
-            return build_wrn(depth=40, width=1, hyper=key == "wrn40_1_hyper_params", num_classes=10)
-        cell, n_z = {"ptb_lstm_params": ("lstm", 4), "ptb_ln_lstm_params": ("ln-lstm", 4),
-                     "ptb_hyperlstm_params": ("hyperlstm", 4), "ptb_ln_hyperlstm_params": ("ln-hyperlstm", 4),
-                     "ptb_large_embedding_params": ("ln-hyperlstm", 16)}[key]
-        return paper_ptb_config(cell, hyper_embedding_size=n_z)
+            return WideResNet(_WRN["depth"], _WRN["width"], hyper=key == "wrn40_1_hyper_params",
+                              num_classes=_WRN["num_classes"], n_z=_WRN["n_z"], d=_WRN["d"], tile=_WRN["tile"])
+        _, cell, n_z, _ = _PTB_ROWS[key]
+        return paper_ptb_config(cell, n_z=n_z)
 
 
 def count_published(key: str) -> int:

@@ -1,4 +1,17 @@
-"""Weight-generation schemes compared: counts, compression, break-even widths and sweeps."""
+"""Weight-generation schemes compared: counts, compression, break-even widths and sweeps.
+
+Schemes (names used throughout: ``SCHEMES``):
+
+``"ordinary"``     every kernel is a learned tensor:            N_out·N_in·f·f per layer.
+``"linear_head"``  one ``Linear(N_z, N)`` per layer, with bias (a common first design):
+                   (N_z+1)·N + N_z per layer -- always *larger* than the N weights it makes.
+``"ha"``           Ha's factorised generator (Eq. 2), one generator per layer:
+                   N_z + d(N_z+1)N_in + f·N_out·f(d+1) per layer.
+``"ha_shared"``    one Eq. 2 generator shared by D layers of the same shape, one z each:
+                   N_z·D + d(N_z+1)N_in + f·N_out·f(d+1)  (paper §3.1).
+``"tiled"``        one generator of basic n_out×n_in×f×f kernels, one z per tile (paper's ResNets):
+                   N_z·(number of tiles) + d(N_z+1)n_in + f·n_out·f(d+1).
+"""
 from __future__ import annotations
 
 import math

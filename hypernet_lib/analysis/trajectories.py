@@ -42,7 +42,7 @@ def accuracy_along(model: MNISTHyperNet, zs: torch.Tensor, x: torch.Tensor, y: t
     for s, kernel in enumerate(kernels):                             # one evaluation per z
         correct = 0
         for start in range(0, len(y), batch_size):
-            logits = model(x[start:start + batch_size], conv2_kernel=kernel)
+            logits = model(x[start:start + batch_size], {"conv2": kernel})
             correct += (logits.argmax(1) == y[start:start + batch_size]).sum().item()
         acc[s] = correct / len(y)
     model.train(was_training)

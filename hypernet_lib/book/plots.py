@@ -1,4 +1,9 @@
-"""Plots shared by the chapters, and a slider that works in the static HTML book."""
+"""Plots shared by the chapters, and a slider that works in the static HTML book.
+
+:func:`static_slider` embeds precomputed frames (compressed PNGs) with an HTML range input and
+a few lines of JavaScript: it needs no kernel, so it works on the rendered page.  Live sliders
+(ipywidgets) regenerate frames through a model; the static one replays frames made the same way.
+"""
 from __future__ import annotations
 
 import base64

@@ -8,7 +8,7 @@ from ..analysis.published import PUBLISHED, Published
 from ..analysis.schemes import calculator_rows
 from ..data.tasks import FewShotData
 
-__all__ = ["calculator_html", "format_published", "published_table_html", "memory_disk_html", "split_table"]
+__all__ = ["html_table", "calculator_html", "format_published", "published_table_html", "memory_disk_html", "split_table"]
 
 
 def calculator_html(n_in: int, n_out: int, f: int = 3, n_z: int = 4, d: Optional[int] = None,

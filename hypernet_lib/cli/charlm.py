@@ -1,4 +1,19 @@
-"""The character-level language model's command line: train, generate, eval."""
+"""The character-level language model's command line: train, generate, eval.
+
+    python -m hypernet_lib.cli train    --data_path input.txt --cell hyperlstm --use_layer_norm ...
+    python -m hypernet_lib.cli generate --load_model models/hyperlstm_best.pt --prime_text "The" ...
+    python -m hypernet_lib.cli eval     --load_model models/hyperlstm_best.pt --data_path input.txt
+
+The option names are those of the seed project's ``hyperlstm_train.py`` (its ``--mode train`` form is
+accepted too).  Text comes from ``--data_path FILE`` or ``--corpus NAME`` (``hypernet_lib.data.load_text``).
+Bad input — a bad option value, a missing file, a checkpoint of another model, a prime text with
+characters the model has never seen — ends with exit status 2 and a one-line message, no traceback.
+
+Exit status: 0 done; 2 bad input (nothing was trained or written); 3 training diverged (a NaN or
+infinite loss: nothing from the diverged steps is written, SAVE_MODEL.train_state keeps the run as of its
+last good evaluation); 130 interrupted (the same command resumes); 1 an unexpected error (a bug: please
+report the traceback).
+"""
 from __future__ import annotations
 
 import argparse
@@ -126,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--dropout", type=_float_in(0, 1, hi_open=True), default=0.0,
                    help="input/between-layer/output drop probability (paper: 0.1)")
     m.add_argument("--hyper_num_units", type=_positive_int, default=128, help="hyper cell units N_ĥ (default 128)")
-    m.add_argument("--hyper_embedding_size", type=_positive_int, default=4, help="N_z (default 4; paper's large: 16)")
+    m.add_argument("--hyper_embedding_size", dest="n_z", type=_positive_int, default=4,
+                   help="N_z, the size of each embedding z (default 4; paper's large: 16); the library's n_z")
     m.add_argument("--use_layer_norm", action="store_true", help="layer norm in the main and the hyper cell")
     m.add_argument("--use_recurrent_dropout", action="store_true", help="dropout on tanh(g) at every step")
     m.add_argument("--dropout_keep_prob", type=_float_in(0, 1, lo_open=True), default=0.9,
@@ -244,7 +260,7 @@ def cmd_train(args) -> int:
     try:
         model = CharLM(len(data.vocab), cell=cell, hidden_size=args.hidden_size, num_layers=args.num_layers,
                           embedding_size=args.embedding_size, dropout=args.dropout,
-                          hyper_num_units=args.hyper_num_units, hyper_embedding_size=args.hyper_embedding_size,
+                          hyper_num_units=args.hyper_num_units, n_z=args.n_z,
                           use_recurrent_dropout=args.use_recurrent_dropout,
                           dropout_keep_prob=args.dropout_keep_prob, z_from=args.z_from,
                           z_init=args.z_init)

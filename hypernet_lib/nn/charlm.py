@@ -15,7 +15,10 @@ from ..checks import (
 )
 from .hyperlstm import CELLS, HyperLSTMLayer, LayerNormLSTMLayer, TorchLSTMLayer
 
-__all__ = ["CharLM", "detach_state", "lstm_hidden_for_params", "paper_ptb_config"]
+__all__ = ["CharLM", "upgrade_config", "detach_state", "lstm_hidden_for_params", "paper_ptb_config"]
+
+#: config keys of files written before a rename -> today's name (see :func:`upgrade_config`)
+_OLD_CONFIG_KEYS = {"hyper_embedding_size": "n_z"}
 
 
 class CharLM(nn.Module):
@@ -30,19 +33,19 @@ class CharLM(nn.Module):
         embedding_size: 0 for one-hot input (the paper), else a learned embedding of that size.
         dropout: drop probability on the layer inputs (embedding), between layers and before the
             softmax (the paper's input/output dropout, keep 0.9 -> 0.1).
-        hyper_num_units, hyper_embedding_size, use_recurrent_dropout, dropout_keep_prob, z_from, z_init:
+        hyper_num_units, n_z, use_recurrent_dropout, dropout_keep_prob, z_from, z_init:
             see :class:`HyperLSTMLayer` (recurrent dropout also works for "ln-lstm").
     """
 
     def __init__(self, vocab_size: int, cell: str = "ln-hyperlstm", hidden_size: int = 256, num_layers: int = 1,
                  embedding_size: int = 0, dropout: float = 0.0, hyper_num_units: int = 128,
-                 hyper_embedding_size: int = 4, use_recurrent_dropout: bool = False,
+                 n_z: int = 4, use_recurrent_dropout: bool = False,
                  dropout_keep_prob: float = 0.9, z_from: str = "current", z_init: str = "paper"):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
         check_int(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers, hyper_num_units=hyper_num_units,
-                  hyper_embedding_size=hyper_embedding_size, lo=1)
+                  n_z=n_z, lo=1)
         check_int(embedding_size=embedding_size, lo=0)
         check_float(dropout=dropout, lo=0.0, hi=1.0, hi_open=True)
         check_float(dropout_keep_prob=dropout_keep_prob, lo=0.0, hi=1.0, lo_open=True)
@@ -51,13 +54,13 @@ class CharLM(nn.Module):
         if not isinstance(use_recurrent_dropout, bool):
             raise ValueError(f"use_recurrent_dropout must be True or False, got {use_recurrent_dropout!r}")
         _check_fits_in_memory(_charlm_param_estimate(vocab_size, cell, hidden_size, num_layers, embedding_size,
-                                                     hyper_num_units, hyper_embedding_size))
+                                                     hyper_num_units, n_z))
         if cell == "lstm" and use_recurrent_dropout:
             raise ValueError("recurrent dropout needs a cell with a visible time loop: use cell 'ln-lstm' or "
                              "'hyperlstm', or turn use_recurrent_dropout off")
         self.config = dict(vocab_size=vocab_size, cell=cell, hidden_size=hidden_size, num_layers=num_layers,
                            embedding_size=embedding_size, dropout=dropout, hyper_num_units=hyper_num_units,
-                           hyper_embedding_size=hyper_embedding_size, use_recurrent_dropout=use_recurrent_dropout,
+                           n_z=n_z, use_recurrent_dropout=use_recurrent_dropout,
                            dropout_keep_prob=dropout_keep_prob, z_from=z_from, z_init=z_init)
         self.embedding = nn.Embedding(vocab_size, embedding_size) if embedding_size else None
         layers = []
@@ -68,7 +71,7 @@ class CharLM(nn.Module):
             elif cell == "ln-lstm":
                 layers.append(LayerNormLSTMLayer(n_in, hidden_size, use_recurrent_dropout, dropout_keep_prob))
             else:
-                layers.append(HyperLSTMLayer(n_in, hidden_size, hyper_num_units, hyper_embedding_size,
+                layers.append(HyperLSTMLayer(n_in, hidden_size, hyper_num_units, n_z,
                                              use_layer_norm=(cell == "ln-hyperlstm"),
                                              use_recurrent_dropout=use_recurrent_dropout,
                                              dropout_keep_prob=dropout_keep_prob, z_from=z_from,
@@ -139,6 +142,18 @@ def _check_fits_in_memory(n_params: int) -> None:
                          "choose a smaller hidden_size, hyper_num_units, embedding_size or num_layers")
 
 
+def upgrade_config(config: dict) -> dict:
+    """A saved ``CharLM.config`` with the keys of older files renamed to today's (``hyper_embedding_size``
+    -> ``n_z``), ready for ``CharLM(**config)``; a file that has both spellings is refused."""
+    out = dict(config)
+    for old, new in _OLD_CONFIG_KEYS.items():
+        if old in out:
+            if new in out:
+                raise ValueError(f"config has both {old!r} and {new!r} (the same N_z under its old and new name)")
+            out[new] = out.pop(old)
+    return out
+
+
 def detach_state(state):
     return [tuple(s.detach() for s in layer) for layer in state]
 
@@ -155,11 +170,11 @@ def lstm_hidden_for_params(vocab_size: int, target: int) -> int:
     return n if target - count(n) <= count(n + 1) - target else n + 1
 
 
-def paper_ptb_config(cell: str, hyper_embedding_size: int = 4) -> CharLM:
+def paper_ptb_config(cell: str, n_z: int = 4) -> CharLM:
     """The paper's character-level PTB configuration (Table 3): 1000 units, one-hot input over
     50 characters, hyper cell 128 units, N_z = 4 (16 for "Large Embedding")."""
     return CharLM(50, cell=cell, hidden_size=1000, hyper_num_units=128,
-                  hyper_embedding_size=hyper_embedding_size)
+                  n_z=n_z)
 
 
 def _model_device(model) -> torch.device:

@@ -1,4 +1,34 @@
-"""Chapter 4's CIFAR net, whose layers take their weights from a pluggable weight source."""
+"""Chapter 4's CIFAR net, whose layers take their weights from a pluggable weight source.
+
+One plain CNN for 32×32 colour images, built once (:class:`CifarNet`)::
+
+    conv1 3→64 ─ BN ─ ReLU                         32×32
+    conv2 64→128 ─ BN ─ ReLU ─ max-pool 2×2        32×32 → 16×16
+    conv3 128→256 ─ BN ─ ReLU ─ max-pool 2×2       16×16 → 8×8
+    conv4 256→512 ─ BN ─ ReLU ─ max-pool 2×2        8×8 → 4×4
+    conv5 512→512 ─ BN ─ ReLU ─ global average pool  4×4 → 1×1
+    fc1 512→1024 ─ ReLU ─ dropout 0.5
+    fc2 1024→512 ─ ReLU ─ dropout 0.5
+    fc3 512→100                                     logits
+
+All convs are 3×3 with padding 1 and keep their bias (redundant before batch norm, kept so that
+the counts match a plain ``nn.Conv2d`` net). Biases and batch norm are always ordinary parameters;
+only the eight weight matrices/kernels come from the weight source, which returns
+``{layer name: weight}`` once per forward call:
+
+* :class:`OrdinaryWeights` — (a) ``standard``: ordinary parameters, Kaiming-normal init.
+* :class:`NaiveHeads` — (b) ``naive_full``: a common first design, one ``Linear(16, N)`` head per
+  layer from its own 16-dim z. A head with bias has (16+1)·N parameters, so this source is 17×
+  the weights it makes *by construction*: 85,160,676 parameters for the whole net.
+* :class:`ChunkedHyperWeights` — (d) ``chunked_full``: Ha, Dai & Le's tiling (§3.1): ONE
+  :class:`~hypernet_lib.nn.generator.HyperConvGenerator` (Eq. 2) makes fixed 16×16×3×3 chunks, each
+  from its own embedding z_c ∈ R^{N_z}; every layer is assembled from its chunks (Eq. 3 /
+  tiling), FC layers too (a chunk read as the paper's 2-D kernel matrix, 48×48). All chunks of
+  all layers come out of one batched generator call: no Python loop over chunks.
+* (c) ``partial``: :class:`ChunkedHyperWeights` for the large layers (conv3–conv5, fc1, fc2) and
+  :class:`OrdinaryWeights` for the small ones (conv1, conv2, fc3), merged by
+  :class:`CompositeWeights`.
+"""
 from __future__ import annotations
 
 import math
@@ -11,7 +41,8 @@ import torch.nn.functional as F
 
 from ..checks import check_float, check_int, check_shape
 from .generator import HyperConvGenerator
-from .tiling import _assemble, _tile_grid
+from .tiling import _assemble, _tile_grid, tiles_by_layer
+from .weights import check_weights
 
 __all__ = ["VARIANTS", "LayerSpec", "cifar_layer_specs", "WeightSource", "OrdinaryWeights", "NaiveHeads",
            "ChunkedHyperWeights", "assemble_chunks_slow", "CompositeWeights", "CifarNet", "build_cifar_net"]
@@ -86,13 +117,19 @@ def _check_specs(specs, who: str) -> List[LayerSpec]:
 
 
 class WeightSource(nn.Module):
-    """Base class: ``forward() -> {name: weight}`` for the layers in ``self.specs``."""
+    """Base class: ``forward() -> {name: weight}`` for the layers in ``self.specs``, each of
+    ``param_shapes[name]``: a net's own weights, in the dict it also accepts from outside."""
     kind = "base"
     specs: List[LayerSpec]
 
     @property
     def names(self) -> List[str]:
         return [s.name for s in self.specs]
+
+    @property
+    def param_shapes(self) -> Dict[str, tuple]:
+        """{name: shape} of the weights this source makes, in ``specs`` order."""
+        return {s.name: s.shape for s in self.specs}
 
     def z_embeddings(self) -> Dict[str, torch.Tensor]:
         """Per generated layer, its embeddings (detached): (N_z,) or (n_chunks, N_z). Empty if none."""
@@ -191,11 +228,9 @@ class ChunkedHyperWeights(WeightSource):
     def forward(self) -> Dict[str, torch.Tensor]:
         scale = self.chunk_scale.view(-1, 1, 1, 1, 1).to(self.z.dtype)
         k = self.chunks() * scale             # Eq. 2 for every chunk, times s_j
-        sizes = [self.counts[s.name] for s in self.specs]
-        parts = torch.split(k, sizes)         # layer j's chunks (no copy)
-        # a loop over the (≤ 8) layers, not over chunks: each is one reshape + crop
-        return {s.name: _assemble(s, p, self.grids[s.name])
-                for s, p in zip(self.specs, parts)}
+        grids = tiles_by_layer(k, (self.grids[s.name] for s in self.specs))   # layer j's (R, C) chunks, no copy
+        # a loop over the (≤ 8) layers, not over chunks: each is one reshape + crop (§3.1 tiling)
+        return {s.name: _assemble(s, t) for s, t in zip(self.specs, grids)}
 
     def z_embeddings(self) -> Dict[str, torch.Tensor]:
         z = self.z.detach()
@@ -270,6 +305,8 @@ class CifarNet(nn.Module):
     """The chapter's plain CNN; its eight weights come from ``source`` (see module docstring).
 
     Input (B, C, 32, 32) -> logits (B, num_classes).  Any H, W divisible by 8 works.
+    Weights from outside (see :mod:`~hypernet_lib.nn.weights`): ``param_shapes`` = {layer: shape};
+    ``forward(x, {"conv1": W, ...})`` uses those, and the source's weights for the other layers.
     """
     POOL_AFTER = ("conv2", "conv3", "conv4")
 
@@ -284,6 +321,12 @@ class CifarNet(nn.Module):
         if missing:
             raise ValueError(f"the source makes no weight for layer(s) {', '.join(missing)}; it serves "
                              f"{', '.join(source.names) or 'none'}")
+        self.param_shapes = {s.name: s.shape for s in self.specs}
+        wrong = [f"{n} {source.param_shapes[n]}" for n, shape in self.param_shapes.items()
+                 if source.param_shapes[n] != shape]
+        if wrong:
+            raise ValueError(f"the source makes weights of other shapes than specs: {', '.join(wrong)}; "
+                             f"the net needs {', '.join(f'{n} {s}' for n, s in self.param_shapes.items())}")
         if not any(s.kind == "conv" for s in self.specs):
             raise ValueError("CifarNet needs at least one conv layer in specs (its first conv reads the images)")
         self.source = source
@@ -311,9 +354,11 @@ class CifarNet(nn.Module):
             raise ValueError(f"images of {x.shape[2]}×{x.shape[3]} are too small: the net max-pools "
                              f"{small.bit_length() - 1} times, so H and W must be at least {small} (32×32 for CIFAR)")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
+        """x (B, C, H, W) -> logits (B, num_classes); ``weights``: {layer: W} used instead of the source's."""
         self._check_images(x)                 # (B, C, H, W), float
         w = self.source()                     # {name: weight}, generated once per call
+        w = {**w, **check_weights(weights, self.param_shapes, "CifarNet")}    # those passed in replace them
         b = self.biases
         for s in self.convs:
             x = F.conv2d(x, w[s.name], b[s.name], padding=s.f // 2)

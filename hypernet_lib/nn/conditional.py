@@ -1,8 +1,32 @@
-"""Conditional hypernetworks: layers whose weights are generated per sample or per task."""
+"""Conditional hypernetworks: layers whose weights are generated per sample or per task.
+
+A conditional hypernetwork h(·; Θ) maps a *condition* z to the parameters of a
+main network:  θ = h(z; Θ).  Chapter 6 uses two kinds of condition.
+
+* **Per sample** (:class:`PerSampleLinear`): every sample b carries its own z_b and gets its
+  own linear layer  y_b = W(z_b) x_b + b(z_b).  Four implementations of the same map
+  (``IMPLS``): a Python loop over samples, ``torch.bmm``, ``torch.einsum`` and
+  ``torch.func.vmap`` + ``functional_call``.
+
+* **Per task** (:class:`TaskHyperNet`): a learned task embedding e_t generates a whole
+  MNIST classifier (:class:`MainMLP`, a hypnettorch-style main net with a functional
+  forward that takes the weights as an argument).  With chunking, the hypernet emits
+  the parameter vector in chunks of ``chunk_size`` values, each chunk conditioned on
+  [e_t, c_k] with a learned chunk embedding c_k, so its output head is small.
+  Baselines with the same interface: :class:`SharedNet` (one net, task ignored) and
+  :class:`SeparateNets` (one net per task).
+
+Continual learning uses the output regulariser of von Oswald et al. (2020), Eq. 2
+without the look-ahead term (:func:`output_regularizer`; the loop is in :mod:`hypernet_lib.training.conditional`).
+Initialisation: :mod:`hypernet_lib.nn.init`.  Diagnostics: :mod:`hypernet_lib.analysis.diagnostics`.
+
+Names: z / e (condition, task embedding), N_z (``n_z``), d / d_k (hypernet hidden width),
+θ (generated main-net parameters, flat vector of length P), Θ (hypernet parameters).
+"""
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -17,7 +41,8 @@ from ..checks import (
     check_positive_ints,
     check_shape,
 )
-from .init import INITS, _target_var, hyperfan_variance
+from .init import INITS, _target_var, check_init, hyperfan_variance
+from .weights import check_weights, unflatten
 
 __all__ = ["IMPLS", "apply_loop", "apply_bmm", "apply_einsum", "PerSampleLinear", "MainMLP", "SharedNet",
            "SeparateNets", "TaskHyperNet", "output_regularizer"]
@@ -113,7 +138,7 @@ class PerSampleLinear(nn.Module):
         self.reset_parameters(init)
 
     def reset_parameters(self, init: str = "hyperfan_in") -> None:
-        check_choice("init", init, INITS)
+        check_init(init, INITS, "PerSampleLinear")
         self.init = init
         if init == "naive":
             for lin in (self.hidden, self.head_w, self.head_b):
@@ -166,12 +191,13 @@ class PerSampleLinear(nn.Module):
 
 
 class MainMLP(nn.Module):
-    """A ReLU MLP with no parameters of its own: ``forward(x, theta)`` takes them (hypnettorch style).
+    """A ReLU MLP with no parameters of its own: ``forward(x, weights)`` takes them all (hypnettorch style).
 
-    sizes=(784, 100, 100, 10) has P = 89,610 parameters, laid out in ``theta`` as
-    [W_1, b_1, W_2, b_2, ...] with W_l of shape (out, in), flattened.
+    ``param_shapes`` = {"W_1": (out, in), "b_1": (out,), "W_2": ...} (see :mod:`~hypernet_lib.nn.weights`);
+    sizes=(784, 100, 100, 10) has P = 89,610 parameters.  A flat θ (..., P), laid out
+    [W_1, b_1, W_2, b_2, ...] with each W flattened, becomes that dict with ``unflatten(θ, param_shapes)``.
 
-    Shapes: x (..., B, in) and theta (..., P) with matching leading dims (broadcast), so
+    Shapes: x (..., B, in) and every weight (..., *shape) with matching leading dims (broadcast), so
     one call runs a different net for each leading index (e.g. one per task).
     """
 
@@ -184,24 +210,14 @@ class MainMLP(nn.Module):
         if len(sizes) < 2 or any((not isinstance(s, int)) or isinstance(s, bool) or s <= 0 for s in sizes):
             raise ValueError(f"sizes must be at least two positive ints (in, ..., out), got {sizes!r}")
         self.sizes = sizes
-        self.param_shapes: list[tuple[int, ...]] = []
-        #: for every tensor: ("weight" | "bias", fan_in d_j, fan_out d_i)
+        self.param_shapes: dict[str, tuple[int, ...]] = {}
+        #: for every tensor, in param_shapes' order: ("weight" | "bias", fan_in d_j, fan_out d_i)
         self.param_meta: list[tuple[str, int, int]] = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            self.param_shapes += [(b, a), (b,)]
+        for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            self.param_shapes.update({f"W_{l}": (b, a), f"b_{l}": (b,)})
             self.param_meta += [("weight", a, b), ("bias", a, b)]
-        self.numels = [math.prod(s) for s in self.param_shapes]
+        self.numels = [math.prod(s) for s in self.param_shapes.values()]
         self.num_params = sum(self.numels)
-
-    def unflatten(self, theta: torch.Tensor) -> list[torch.Tensor]:
-        """theta (..., P) -> [W_1 (..., out, in), b_1 (..., out), ...]."""
-        if not isinstance(theta, torch.Tensor) or theta.dim() == 0:
-            check_shape("theta", theta, ("...", self.num_params))
-        if theta.shape[-1] != self.num_params:
-            raise ValueError(f"theta has {theta.shape[-1]} values in its last dimension, but MainMLP{self.sizes} "
-                             f"needs P={self.num_params}")
-        parts = torch.split(theta, self.numels, dim=-1)
-        return [p.unflatten(-1, s) for p, s in zip(parts, self.param_shapes)]
 
     def init_theta(self, n: Optional[int] = None, generator: Optional[torch.Generator] = None,
                    gain: float = 2.0) -> torch.Tensor:
@@ -209,34 +225,43 @@ class MainMLP(nn.Module):
         check_int(n=n, lo=0, optional=True)
         lead = () if n is None else (n,)
         chunks = []
-        for (kind, fan_in, _), shape in zip(self.param_meta, self.param_shapes):
+        for (kind, fan_in, _), shape in zip(self.param_meta, self.param_shapes.values()):
             if kind == "weight":
                 chunks.append(torch.randn(*lead, math.prod(shape), generator=generator) * math.sqrt(gain / fan_in))
             else:
                 chunks.append(torch.zeros(*lead, math.prod(shape)))
         return torch.cat(chunks, dim=-1)
 
-    def forward(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
+        """x (..., B, in), weights {"W_1": (..., out, in), "b_1": (..., out), ...} -> (..., B, out)."""
         if not isinstance(x, torch.Tensor) or x.dim() == 0:
             check_shape("x", x, ("...", "B", self.sizes[0]))
         if x.shape[-1] != self.sizes[0]:
             raise ValueError(f"x has last dimension {x.shape[-1]}, MainMLP expects {self.sizes[0]} "
                              f"(flatten images to (B, {self.sizes[0]}))")
-        params = self.unflatten(theta)
-        if theta.dim() > 1 and x.dim() > 2:
-            try:
-                torch.broadcast_shapes(x.shape[:-2], theta.shape[:-1])
-            except RuntimeError:
-                raise ValueError(f"x (..., B, in) has leading dimensions {tuple(x.shape[:-2])} and theta (..., P) "
-                                 f"{tuple(theta.shape[:-1])}; one net per leading index needs matching (or "
-                                 "broadcastable) leading dimensions") from None
-        n_layers = len(params) // 2
-        for l in range(n_layers):
-            w, b = params[2 * l], params[2 * l + 1]
-            x = x @ w.transpose(-1, -2) + b.unsqueeze(-2)      # y = W x + b, batched over leading dims
-            if l < n_layers - 1:
+        w = check_weights(weights, self.param_shapes, f"MainMLP{self.sizes}", batch_dims=True, required=True)
+        self._check_leading(x, w)
+        n_layers = len(self.sizes) - 1
+        for l in range(1, n_layers + 1):
+            x = x @ w[f"W_{l}"].transpose(-1, -2) + w[f"b_{l}"].unsqueeze(-2)   # y = W_l x + b_l, batched
+            if l < n_layers:
                 x = F.relu(x)
         return x
+
+    def _check_leading(self, x: torch.Tensor, w: Dict[str, torch.Tensor]) -> None:
+        """The weights share their leading dims, and those broadcast with x's (..., B, in)."""
+        leads = {n: tuple(t.shape[:t.dim() - len(self.param_shapes[n])]) for n, t in w.items()}
+        lead = leads["W_1"]
+        if any(v != lead for v in leads.values()):
+            raise ValueError(f"the weights must share their leading dimensions (one net per leading index), got "
+                             + ", ".join(f"{n} {v}" for n, v in leads.items()))
+        if lead and x.dim() > 2:
+            try:
+                torch.broadcast_shapes(x.shape[:-2], lead)
+            except RuntimeError:
+                raise ValueError(f"x (..., B, in) has leading dimensions {tuple(x.shape[:-2])} and the weights "
+                                 f"(..., *shape) {lead}; one net per leading index needs matching (or "
+                                 "broadcastable) leading dimensions") from None
 
 
 def _one_id(task_ids) -> bool:
@@ -253,7 +278,8 @@ def _check_main(main, n_tasks: int, seed: int) -> None:
 
 
 class _TaskModel(nn.Module):
-    """Common interface: ``thetas(task_ids) -> (len, P)``; ``forward(x, task_ids)``."""
+    """Common interface: ``thetas(task_ids) -> (len, P)``; ``forward(x, task_ids)`` runs ``main`` on
+    ``unflatten(θ, main.param_shapes)``."""
     main: MainMLP
     n_tasks: int
 
@@ -288,11 +314,11 @@ class _TaskModel(nn.Module):
         """x (B, 784) with one task id (int) -> (B, 10); or x (T', B, 784) with T' ids -> (T', B, 10)."""
         theta = self.thetas(task_ids)                          # (T', P)
         if _one_id(task_ids):
-            return self.main(x, theta[0])
-        if x.dim() != 3 or x.shape[0] != theta.shape[0]:
+            theta = theta[0]                                   # (P,)
+        elif x.dim() != 3 or x.shape[0] != theta.shape[0]:
             raise ValueError(f"with {theta.shape[0]} task ids, x must have shape ({theta.shape[0]}, B, in); "
                              f"got {tuple(x.shape)}")
-        return self.main(x, theta)
+        return self.main(x, unflatten(theta, self.main.param_shapes))   # θ -> {W_1, b_1, ...}
 
 
 class SharedNet(_TaskModel):
@@ -353,7 +379,7 @@ class TaskHyperNet(_TaskModel):
             raise ValueError("hidden must list at least one hidden layer width, e.g. (64,)")
         check_positive_ints(**{f"hidden[{k}]": h for k, h in enumerate(hidden)})
         check_float(gain=gain, emb_std=emb_std, lo=0.0, lo_open=True)
-        check_choice("init", init, INITS)
+        check_init(init, INITS, "TaskHyperNet")
         g = torch.Generator().manual_seed(seed)
         self.main, self.n_tasks, self.n_z, self.hidden_sizes = main, n_tasks, n_z, tuple(hidden)
         self.gain, self.emb_std = gain, emb_std
@@ -387,7 +413,7 @@ class TaskHyperNet(_TaskModel):
     def reset_parameters(self, init: str = "hyperfan_in", generator: Optional[torch.Generator] = None) -> None:
         """Initialise the hypernetwork; with ``generator`` every draw (PyTorch's default inits included)
         comes from it, so the same seed gives the same hypernetwork whatever the global RNG state."""
-        check_choice("init", init, INITS)
+        check_init(init, INITS, "TaskHyperNet")
         if generator is None:
             return self._reset(init, None)
         with torch.random.fork_rng(devices=[]):

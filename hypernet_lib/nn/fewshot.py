@@ -1,4 +1,37 @@
-"""Few-shot classifiers: a prototypical network, a hypernetwork that generates the classifier, and fine-tuning."""
+"""Few-shot classifiers: a prototypical network, a hypernetwork that generates the classifier, and fine-tuning.
+
+An N-way K-shot *episode* holds N classes never seen in training, K labelled support images per
+class and Q query images per class. A model sees the support set and must classify the queries.
+
+* :class:`ConvEncoder` f(x): the same small conv net for every method.
+* :class:`HyperFewShot`: the hypernetwork. From the pooled class embeddings
+  p_c = (1/K) Σ_k f(x_ck) and the support summary s = (1/N) Σ_c p_c it generates the head of
+  every episode, optionally with H hidden units (H = 0: the last layer only),
+
+      A, a = h_A(s)                            hidden layer  (H, D), (H,)    from the whole support set
+      φ(x) = [f(x), ReLU(A f(x) + a)]          embedding plus H generated hidden units (φ = f if H = 0)
+      u_c  = (1/K) Σ_k φ(x_ck)                 class c in the generated feature space
+      w_c  = 2σ u_c + h_w([u_c, u_c − ū])      last-layer row of class c     (D+H,)
+      b_c  = −σ‖u_c‖² + h_b([u_c, u_c − ū])    its bias
+
+  and classifies query q by logits_c = w_c · φ(q) + b_c (einsum over a batch of episodes).
+  With h_w = h_b = 0 (their initial value, ``residual=True``) the logits are
+  σ(−‖φ(q) − u_c‖² + ‖φ(q)‖²): the prototypical classifier in φ-space, scaled by σ (``scale``);
+  the softmax ignores the ‖φ(q)‖² term. With H = 0 and σ = 1 the hypernetwork therefore starts
+  exactly as a prototypical network and learns corrections to it. ``residual=False`` generates
+  w_c, b_c from scratch. h_A's output head uses the hyperfan-in variance of
+  :mod:`hypernet_lib.nn.init`.
+* Baselines, same encoder and training budget: :class:`ProtoNet` (Snell et al., 2017:
+  logits_c = −‖f(q) − p_c‖²) and :class:`FineTune` (a shared net trained by ordinary
+  classification on the training classes; at test time a new linear head is fitted on the
+  support embeddings by a few gradient steps, batched over episodes, encoder frozen).
+
+Names: E episodes per batch, N ways, K shots, Q queries per class, M = N·Q queries, D the
+embedding size, H the generated head's hidden units.
+
+Episodes are drawn by :class:`hypernet_lib.data.EpisodeSampler`; training and evaluation are in
+:mod:`hypernet_lib.training.fewshot`.
+"""
 from __future__ import annotations
 
 import math

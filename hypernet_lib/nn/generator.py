@@ -1,4 +1,24 @@
-"""Ha's static hypernetwork for convolution kernels, Eq. 2-3: z -> a -> K."""
+"""Ha's static hypernetwork for convolution kernels, Eq. 2-3: z -> a -> K.
+
+A *static* hypernetwork turns a learned layer embedding z ∈ R^{N_z} into the kernel
+of a convolution.  The paper factorises the generator into two linear maps:
+
+    a_i = W_i z + B_i                      (Eq. 2, first line)   W_i ∈ R^{d×N_z}, B_i ∈ R^d,  i = 1..N_in
+    K_i = <W_out, a_i> + B_out             (Eq. 2, second line)  W_out ∈ R^{f×N_out·f×d}, B_out ∈ R^{f×N_out·f}
+    K   = [K_1, K_2, ..., K_{N_in}]        (Eq. 3)               K ∈ R^{N_in·f × N_out·f}
+
+W_out and B_out are shared by every input slice i and by every layer that the
+generator serves; this sharing is what makes the generator smaller than the kernel.
+
+Shapes in this module follow PyTorch's convention for a conv weight,
+``(N_out, N_in, f, f)``.  The generator accepts any number of leading batch
+dimensions on z, so a stack of embeddings (one per layer, or one per chunk of a
+tiled kernel) is turned into a stack of kernels in one batched einsum: there is
+no Python loop over layers or chunks.
+
+Names follow the paper: ``z``, ``N_z`` (``n_z``), ``d``, ``N_in``, ``N_out``, ``f``,
+``W_i`` (``w_in``), ``B_i`` (``b_in``), ``W_out`` (``w_out``), ``B_out`` (``b_out``).
+"""
 from __future__ import annotations
 
 import math
@@ -8,10 +28,9 @@ import torch
 import torch.nn as nn
 
 from ..checks import check_positive_ints, check_shape
+from .init import GENERATOR_INITS, check_init, hyperfan_variance
 
 __all__ = ["HyperConvGenerator", "direct_eq2"]
-
-_INITS = ("hyperfan", "ha")
 
 
 class HyperConvGenerator(nn.Module):
@@ -23,11 +42,11 @@ class HyperConvGenerator(nn.Module):
         n_out: N_out, output channels of the generated kernel.
         n_z: N_z, size of the layer embedding z.
         d: size of the hidden vectors a_i (the paper uses d = N_z). Defaults to n_z.
-        init: ``"hyperfan"`` (default) scales the weights so that the generated kernel
-            starts with the variance of a Kaiming-normal kernel for ReLU nets
-            (Chang, Flokas & Lipson, 2020, hyperfan-in, with z ~ N(0, 1)); ``"ha"`` is the
-            original code's N(0, 0.01²) weights and zero biases, whose kernels start at
-            std ≈ 4e-4 for z ~ N(0, 1), about 100× smaller than a Kaiming kernel.
+        init: one of :data:`~hypernet_lib.nn.init.GENERATOR_INITS`. ``"hyperfan_in"`` (default)
+            scales the weights so that the generated kernel starts with the variance of a
+            Kaiming-normal kernel for ReLU nets (Chang, Flokas & Lipson, 2020, hyperfan-in, with
+            z ~ N(0, 1)); ``"ha"`` is the original code's N(0, 0.01²) weights and zero biases, whose
+            kernels start at std ≈ 4e-4 for z ~ N(0, 1), about 100× smaller than a Kaiming kernel.
 
     Parameters (the paper's names):
         w_in:  W_i for all i, shape (N_in, d, N_z)
@@ -39,12 +58,11 @@ class HyperConvGenerator(nn.Module):
     """
 
     def __init__(self, f: int, n_in: int, n_out: int, n_z: int, d: Optional[int] = None,
-                 init: str = "hyperfan"):
+                 init: str = "hyperfan_in"):
         super().__init__()
         d = n_z if d is None else d
         check_positive_ints(f=f, n_in=n_in, n_out=n_out, n_z=n_z, d=d)
-        if init not in _INITS:
-            raise ValueError(f"unknown init {init!r}; choose one of {_INITS}")
+        check_init(init, GENERATOR_INITS, "HyperConvGenerator")
         self.f, self.n_in, self.n_out, self.n_z, self.d = f, n_in, n_out, n_z, d
         self.w_in = nn.Parameter(torch.empty(n_in, d, n_z))
         self.b_in = nn.Parameter(torch.zeros(n_in, d))
@@ -57,19 +75,21 @@ class HyperConvGenerator(nn.Module):
         """Fan-in of one generated kernel, N_in·f·f (what Kaiming init divides by)."""
         return self.n_in * self.f * self.f
 
-    def reset_parameters(self, init: str = "hyperfan") -> None:
-        """Initialise φ. With ``"hyperfan"`` and z ~ N(0, 1):
+    def reset_parameters(self, init: str = "hyperfan_in") -> None:
+        """Initialise φ. With ``"hyperfan_in"`` and z ~ N(0, 1):
         Var(a) = N_z·Var(W_i) = 1 and Var(K) = d·Var(W_out)·Var(a) = 2 / (N_in·f²),
         the Kaiming-normal variance for a ReLU net."""
-        if init not in _INITS:
-            raise ValueError(f"unknown init {init!r}; choose one of {_INITS}")
+        check_init(init, GENERATOR_INITS, "HyperConvGenerator")
         with torch.no_grad():
             if init == "ha":
                 self.w_in.normal_(0.0, 0.01)
                 self.w_out.normal_(0.0, 0.01)
             else:
-                self.w_in.normal_(0.0, 1.0 / math.sqrt(self.n_z))
-                self.w_out.normal_(0.0, math.sqrt(2.0 / (self.kernel_fan_in * self.d)))
+                self.w_in.normal_(0.0, 1.0 / math.sqrt(self.n_z))        # Var(a_i) = N_z·Var(W_i)·Var(z) = 1
+                # hyperfan-in for K (its bias is not generated): Var(W_out) = 2 / (N_in·f²·d·Var(a))
+                var_out = hyperfan_variance("hyperfan_in", "weight", fan_in=self.kernel_fan_in,
+                                            fan_out=self.n_out * self.f * self.f, d_k=self.d, has_bias=False)
+                self.w_out.normal_(0.0, math.sqrt(var_out))
             self.b_in.zero_()
             self.b_out.zero_()
 

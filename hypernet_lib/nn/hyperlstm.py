@@ -1,4 +1,50 @@
-"""Dynamic hypernetworks for sequences: the HyperLSTM layer (paper §3.2, Eq. 7-13) and the LSTM baselines."""
+"""Dynamic hypernetworks for sequences: the HyperLSTM layer (paper §3.2, Eq. 7-13) and the LSTM baselines.
+
+A small LSTM, the *hyper cell*, reads the main LSTM's input and previous hidden state and emits,
+at every time step, small embeddings z.  Each z is projected to a *weight scaling vector*
+d(z) ∈ R^{N_h} that rescales the rows of one of the main LSTM's weight matrices, so the main
+cell's weights change with the context while only vectors — never full matrices — are generated:
+
+    x̂_t        = [h_{t-1}; x_t]                                         (hyper cell input)
+    ĥ_t, ĉ_t   = LSTM_ĥ(x̂_t, ĥ_{t-1}, ĉ_{t-1})                           (layer-normalised LSTM, N_ĥ units)
+    z_h^y      = W_ĥh^y ĥ + b_ĥh^y,  z_x^y = W_ĥx^y ĥ + b_ĥx^y,  z_b^y = W_ĥb^y ĥ      (z ∈ R^{N_z})
+    d_h^y      = W_hz^y z_h^y,       d_x^y = W_xz^y z_x^y                (scaling vectors ∈ R^{N_h})
+    b^y        = W_bz^y z_b^y + b_0^y                                    (dynamic bias)
+    y_t        = LN(d_h^y ⊙ W_h^y h_{t-1} + d_x^y ⊙ W_x^y x_t + b^y)     for y ∈ {i, g, f, o}
+    c_t        = σ(f_t + 1)·c_{t-1} + σ(i_t)·dropout(tanh g_t)          (recurrent dropout, forget bias 1)
+    h_t        = σ(o_t)·tanh(LN(c_t))
+
+**ĥ_{t-1} or ĥ_t?**  The paper's equations compute z from ĥ_{t-1}; Ha's reference code
+(``supercell.py``) first advances the hyper cell with x̂_t and uses the *current* ĥ_t, which has
+already seen x_t.  We follow the code by default (``z_from="current"``) because that is the model
+whose numbers the paper reports; ``z_from="previous"`` gives the equations as printed.
+
+Initialisation (Ha's code, App. A.2.3): orthogonal weights per gate block for the main and the
+hyper cell; zero biases; z_h, z_x projections weight 0 and bias 1; z_b projection weights
+N(0, 0.01²) and no bias; W_hz, W_xz constant 0.1/N_z, so every d starts at exactly 0.1;
+W_bz = 0 and b_0 = 0.  Layer norm uses ε = 1e-3 and one gain/bias pair per gate.
+
+That initialisation is symmetric in the N_z coordinates of z_h and z_x (equal z entries, equal columns of
+W_hz, W_xz) and every gradient step preserves the symmetry, so after any amount of training
+d_h^y(t) = s(t)·v^y: one fixed direction per gate, scaled by one number per step — N_z acts like 1 for
+d_h and d_x.  ``z_init="random"`` breaks the symmetry (see :class:`HyperLSTMLayer`).
+
+Speed (the time loop is the hot path): every input-side product — W_x x_t of the main cell *and*
+of the hyper cell — is computed for the whole sequence in one matmul (a row gather for one-hot
+input) before the loop; inside the loop one fused matmul h_{t-1}·[W_h | Ŵ_h] serves both cells,
+the 12 z-vectors of a step come from one matmul, and the scaling vectors from one ``bmm``.
+Recurrent-dropout masks are drawn for the whole sequence at once.  Two implementations share this
+plan: :meth:`HyperLSTMLayer.forward_reference` writes the step for reading and lets autograd
+differentiate it; :meth:`HyperLSTMLayer.forward` (the default) runs :mod:`hypernet_lib.nn.hyperlstm_fast`,
+which builds no graph inside the loop and differentiates it by hand, computing each weight gradient as
+one matmul over all steps.  Tests check that the two agree, values and gradients, for every option.
+
+Shapes: sequences are time-major inside the cells, ``(T, B, ·)``; the language model takes
+batch-first ids ``(B, T)``.  Gate order everywhere is (i, g, f, o).
+
+The character-level language model is in :mod:`hypernet_lib.nn.charlm`, its training, sampling and
+checkpoints in :mod:`hypernet_lib.training.lm`, and the command line is ``python -m hypernet_lib.cli``.
+"""
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
@@ -13,14 +59,13 @@ from .hyperlstm_fast import (
     LN_EPS,  # 1e-3, as in Ha's code: one constant for every implementation
 )
 
-__all__ = ["CELLS", "GATES", "FORGET_BIAS", "HyperLSTMLayer", "LayerNormLSTMLayer", "TorchLSTMLayer"]
+__all__ = ["CELLS", "GATES", "SOURCES", "FORGET_BIAS", "HyperLSTMLayer", "LayerNormLSTMLayer", "TorchLSTMLayer"]
 
-#: Cells the language model can use.  "ln-*" means layer norm on (main and hyper cell).
+#: Cells the language model can use ("ln-*": layer norm in main and hyper cell); also paper.PTB's keys.
 CELLS = ("lstm", "ln-lstm", "hyperlstm", "ln-hyperlstm")
 
-
 GATES = ("i", "g", "f", "o")
-
+SOURCES = ("h", "x", "b")      # the embeddings z_h, z_x, z_b scale W_h h, W_x x and make the bias
 
 FORGET_BIAS = 1.0      # added inside σ(·) of the forget gate, after the layer norm
 
@@ -87,7 +132,7 @@ class HyperLSTMLayer(nn.Module):
         input_size: size of x_t (for one-hot input, the vocabulary size; pass integer ids).
         hidden_size: N_h, units of the main cell.
         hyper_num_units: N_ĥ, units of the hyper cell (paper: 128).
-        hyper_embedding_size: N_z (paper: 4; "Large Embedding": 16).
+        n_z: N_z, size of each embedding z (paper: 4; "Large Embedding": 16).
         use_layer_norm: layer norm in the main *and* the hyper cell (as in Ha's code).
         use_recurrent_dropout: dropout on tanh(g) of the main cell (Semeniuta et al., 2016); the hyper
             cell has none (the default of Ha's code).
@@ -105,7 +150,7 @@ class HyperLSTMLayer(nn.Module):
         W_rec  (N_h, 4N_h + 4N_ĥ) = [W_h | Ŵ_h]: weights on h_{t-1} of both cells, fused
         W_hath (N_ĥ, 4N_ĥ)         hyper cell's recurrent weights on ĥ_{t-1}
         b_hat  (4N_ĥ,)             hyper cell bias (only without layer norm; LN's bias replaces it)
-        W_z    (N_ĥ, 3·4·N_z)      [W_ĥh | W_ĥx | W_ĥb] for the 4 gates: ĥ -> z_h, z_x, z_b
+        W_z    (N_ĥ, 3·4·N_z)      [W_ĥh | W_ĥx | W_ĥb] for the 4 gates: ĥ -> z_h, z_x, z_b (see z_weights)
         b_z    (2·4·N_z,)          biases of z_h and z_x (z_b has none)
         W_d    (3·4, N_z, N_h)     W_hz, W_xz, W_bz for the 4 gates: z -> d_h, d_x, W_bz z_b
         b_0    (4N_h,)             static part of the main bias
@@ -113,7 +158,7 @@ class HyperLSTMLayer(nn.Module):
     """
 
     def __init__(self, input_size: int, hidden_size: int, hyper_num_units: int = 128,
-                 hyper_embedding_size: int = 4, use_layer_norm: bool = True,
+                 n_z: int = 4, use_layer_norm: bool = True,
                  use_recurrent_dropout: bool = False, dropout_keep_prob: float = 0.9,
                  z_from: str = "current", z_init: str = "paper"):
         super().__init__()
@@ -121,13 +166,12 @@ class HyperLSTMLayer(nn.Module):
             raise ValueError(f"z_init must be 'paper' (zeros, as published) or 'random' (N(0, 0.01²), breaks the "
                              f"symmetry of the N_z coordinates), got {z_init!r}")
         self.z_init = z_init
-        check_int(input_size=input_size, hidden_size=hidden_size, hyper_num_units=hyper_num_units,
-                  hyper_embedding_size=hyper_embedding_size, lo=1)
+        check_int(input_size=input_size, hidden_size=hidden_size, hyper_num_units=hyper_num_units, n_z=n_z, lo=1)
         check_float(dropout_keep_prob=dropout_keep_prob, lo=0.0, hi=1.0, lo_open=True)
         if z_from not in ("current", "previous"):
             raise ValueError(f"z_from must be 'current' (ĥ_t, Ha's code) or 'previous' (ĥ_(t-1), paper), "
                              f"got {z_from!r}")
-        H, Hh, Nz = hidden_size, hyper_num_units, hyper_embedding_size
+        H, Hh, Nz = hidden_size, hyper_num_units, n_z
         self.input_size, self.hidden_size, self.hyper_num_units, self.n_z = input_size, H, Hh, Nz
         self.use_layer_norm = use_layer_norm
         self.use_recurrent_dropout = use_recurrent_dropout
@@ -165,7 +209,7 @@ class HyperLSTMLayer(nn.Module):
             _orthogonal_blocks_(self.W_hath, 4)
             if self.b_hat is not None:
                 self.b_hat.zero_()
-            W_z = self.W_z.view(Hh, 3, 4, Nz)
+            W_z = self.z_weights()                   # (N_ĥ, s, y, N_z)
             if self.z_init == "paper":
                 W_z[:, :2].zero_()                   # z_h, z_x projections: weights 0 ...
             else:
@@ -325,11 +369,18 @@ class HyperLSTMLayer(nn.Module):
                 "W_hhat": self._split_gates(self.W_hath, Hh),
                 "b": None if self.b_hat is None else self._split_gates(self.b_hat, Hh)}
 
+    def z_weights(self) -> torch.Tensor:
+        """W_z as a view with named axes (N_ĥ, s, y, N_z): hyper unit, embedding s in :data:`SOURCES`
+        (z_h, z_x, z_b), gate y in :data:`GATES`, coordinate of z.  ``z_weights()[:, s, y]`` is the paper's
+        W_ĥs^y (z_s^y = ĥ @ W_ĥs^y + b_ĥs^y).  Shares W_z's storage and gradient: change it under
+        ``torch.no_grad()``, ``.detach()`` it to plot; :meth:`z_maps` gives the same matrices by name."""
+        return self.W_z.view(self.hyper_num_units, len(SOURCES), len(GATES), self.n_z)
+
     def z_maps(self) -> Dict[str, Dict[str, torch.Tensor]]:
         """ĥ -> z weights: ``z_maps()[s][y]`` is the (N_ĥ, N_z) matrix that makes z_s^y, for the source
         s in "h", "x", "b" (the paper's W_ĥh^y, W_ĥx^y, W_ĥb^y) and the gate y in "i", "g", "f", "o"."""
-        W = self.W_z.detach().view(self.hyper_num_units, 3, 4, self.n_z)
-        return {s: {y: W[:, a, k] for k, y in enumerate(GATES)} for a, s in enumerate("hxb")}
+        W = self.z_weights().detach()
+        return {s: {y: W[:, a, k] for k, y in enumerate(GATES)} for a, s in enumerate(SOURCES)}
 
     def z_biases(self) -> Dict[str, Dict[str, torch.Tensor]]:
         """Biases of z_h and z_x: ``z_biases()[s][y]`` (N_z,) for s in "h", "x" (z_b has none)."""
@@ -339,7 +390,7 @@ class HyperLSTMLayer(nn.Module):
     def d_maps(self) -> Dict[str, Dict[str, torch.Tensor]]:
         """z -> d weights: ``d_maps()[s][y]`` (N_z, N_h) is W_hz^y, W_xz^y or W_bz^y for s = "h", "x", "b"."""
         W = self.W_d.detach().view(3, 4, self.n_z, self.hidden_size)
-        return {s: {y: W[a, k] for k, y in enumerate(GATES)} for a, s in enumerate("hxb")}
+        return {s: {y: W[a, k] for k, y in enumerate(GATES)} for a, s in enumerate(SOURCES)}
 
 
 class LayerNormLSTMLayer(nn.Module):

@@ -1,4 +1,42 @@
-"""The HyperLSTM time loop with a hand-written backward pass (chapter 5's fast path)."""
+"""The HyperLSTM time loop with a hand-written backward pass (chapter 5's fast path).
+
+:meth:`hypernet_lib.nn.hyperlstm.HyperLSTMLayer.forward_reference` writes the HyperLSTM step as readable
+PyTorch and lets autograd differentiate it.  That is correct but slow for a recurrent net: autograd records
+~60 small operations per time step, replays them one by one backwards, and computes every weight gradient
+with one small matmul *per step*.  This module runs the same equations (Ha et al., 2016, §3.2; see
+:mod:`hypernet_lib.nn.hyperlstm` for them) the way cuDNN runs an LSTM:
+
+* **forward**: the input projections [W_x x_t | Ŵ_x x_t] of all steps in one matmul (a row gather for
+  one-hot ids), then a loop that builds no autograd graph and writes what the backward pass needs into
+  preallocated ``(T, ...)`` buffers (``out=``); layer norm uses ``native_layer_norm``, which returns the
+  mean and 1/σ it computed;
+* **backward**: one reverse loop that carries only the four state gradients (∂h, ∂c, ∂ĥ, ∂ĉ) and stores
+  the per-step gradients of the matmul outputs; every weight gradient is then **one large matmul over all
+  T·B rows** after the loop (W_in, W_rec, W_ĥ, W_z, and one bmm for the 12 W_·z), and the layer-norm
+  gains and biases one reduction each;
+* **memory**: the large buffers go back to a workspace after the backward pass and are handed out again
+  on the next call (a fresh multi-megabyte CPU tensor costs a page fault per 4 KiB on first touch).
+
+The backward equations, per step and gate (σ' = s(1 − s) for the sigmoid gates i, f, o, tanh' = 1 − s² for
+g; ⊙ elementwise; LN⁻ᵀ the layer-norm input gradient, ``native_layer_norm_backward``)::
+
+    ∂h_t   += ∂L/∂h_t (from the output)
+    ∂o      = ∂h_t ⊙ tanh(LN(c_t)) ⊙ σ'(o)
+    ∂c_t   += LN⁻ᵀ(∂h_t ⊙ σ(o) ⊙ (1 − tanh²(LN(c_t))))
+    ∂f      = ∂c_t ⊙ c_{t−1} ⊙ σ'(f),  ∂i = ∂c_t ⊙ g̃ ⊙ σ'(i),  ∂g = ∂c_t ⊙ σ(i) ⊙ mask ⊙ tanh'(g)
+    ∂P      = LN⁻ᵀ(γ ⊙ ∂y)                      P = d_h ⊙ W_h h_{t−1} + d_x ⊙ W_x x_t + W_bz z_b + b_0
+    ∂d_h    = ∂P ⊙ W_h h_{t−1},  ∂d_x = ∂P ⊙ W_x x_t,  ∂(W_bz z_b) = ∂P
+    ∂z      = W_·zᵀ ∂d   (one bmm for the 12 vectors);   after the loop ∂W_·z = Σ_t zᵀ ∂d   (one bmm)
+    ∂ĥ_t   += W_zᵀ ∂z                               (∂ĥ_{t−1} instead when z comes from ĥ_{t−1})
+    ... the same LSTM backward for the hyper cell gives ∂Â (its gate pre-activations), then
+    ∂h_{t−1} = [∂(W_h h) | ∂Â] [W_h | Ŵ_h]ᵀ   (one matmul),   ∂ĥ_{t−1} = ∂Â Ŵ_ĥᵀ,
+    ∂c_{t−1} = ∂c_t ⊙ σ(f),   ∂ĉ_{t−1} likewise.
+
+Tests check values and gradients of every option (layer norm on/off, z from ĥ_t or ĥ_{t−1}, recurrent
+dropout, carried state, float or integer input, one-step sequences, stacked layers) against the autograd
+reference in float64; ``benchmarks/bench_hyperlstm.py``
+measures the speed against ``nn.LSTM``.
+"""
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,20 @@
-"""A HyperLSTM cell written for reading: one time step, gate by gate, as the paper writes it."""
+"""A HyperLSTM cell written for reading: one time step, gate by gate, as the paper writes it.
+
+:class:`HyperLSTMLayer` in :mod:`hypernet_lib.nn.hyperlstm` packs the weights of all gates (and of
+both cells) into a few large matrices so that a step costs a handful of matrix products. This
+module keeps every piece under its own name, one per gate y ∈ {i, g, f, o}, and computes one
+step the way the equations read. It is slow and meant to be read; ``from_layer`` copies the
+weights of a trained (or fresh) ``HyperLSTMLayer`` into it, and ``tests/nn/test_hyperlstm_readable.py``
+checks that both give the same outputs and states.
+
+Conventions. A batch of vectors is a batch of *rows*, so the paper's ``W v`` is written
+``v @ W`` and every matrix here is stored (inputs, outputs). The numbers in the comments,
+(1) to (7), are those of the equations in chapter 5 of the book; each also names the place in the
+paper (§3.2 for the scaling vectors, Appendix A.2.2 for the HyperLSTM, A.2.3 for its layer norm).
+
+Not covered here: recurrent dropout (the cell runs as in evaluation) and learned input
+embeddings (``x_t`` is any float vector; for characters, a one-hot vector).
+"""
 from __future__ import annotations
 
 from typing import Tuple

@@ -1,12 +1,54 @@
-"""Hyperfan initialisation (Chang, Flokas & Lipson, 2020): the variance a generator's output layer needs."""
+"""Hyperfan initialisation (Chang, Flokas & Lipson, 2020): the variance a generator's output layer needs.
+
+Initialisation (:func:`hyperfan_variance`): hyperfan-in and hyperfan-out of
+Chang, Flokas & Lipson (2020) choose the variance of the hypernet's output head so
+that the *generated* weights have the variance that Kaiming (fan-in) or fan-out
+init would give the main net directly:
+
+    hyperfan-in,  weight:  Var(H) = g / (c_b · d_j · d_k · Var(e))      c_b = 2 if a bias is generated, else 1
+    hyperfan-in,  bias:    Var(G) = g / (2 · d_k · Var(e))
+    hyperfan-out, weight:  Var(H) = g / (d_i · d_k · Var(e))
+    hyperfan-out, bias:    Var(G) = max(0, g · (1 − d_j / d_i)) / (d_k · Var(e))
+
+with g the gain (2 for ReLU main nets), d_j / d_i the fan-in / fan-out of the main
+layer, d_k the width of the hypernet's last hidden layer and Var(e) the second moment
+E[e²] of that layer's output.  The generated weight then has variance
+d_k · Var(H) · Var(e).
+"""
 from __future__ import annotations
 
 from ..checks import check_choice, check_float, check_int
 
-__all__ = ["INITS", "hyperfan_variance"]
+__all__ = ["INIT_NAMES", "INITS", "GENERATOR_INITS", "check_init", "hyperfan_variance"]
 
-#: hypernetwork initialisations: PyTorch's default Linear init, hyperfan-in, hyperfan-out.
+#: Every hypernetwork initialisation of the library, one name each, whatever the model:
+#:   "naive"         the heads keep PyTorch's default Linear init, blind to the weights they generate;
+#:   "hyperfan_in"   Chang et al. (2020): the generated weights start at Var = g / fan_in (Kaiming for ReLU);
+#:   "hyperfan_out"  the same with the fan-out: Var = g / fan_out;
+#:   "ha"            Ha et al.'s code: N(0, 0.01²) weights and zero biases (kernels ~100× below Kaiming).
+INIT_NAMES = ("naive", "hyperfan_in", "hyperfan_out", "ha")
+#: the inits of a hypernetwork with linear output heads (PerSampleLinear, TaskHyperNet): chapter 6.
 INITS = ("naive", "hyperfan_in", "hyperfan_out")
+#: the inits of Ha's Eq. 2 generator (HyperConvGenerator, MNISTHyperNet): chapter 2.
+GENERATOR_INITS = ("hyperfan_in", "ha")
+_HYPERFAN = ("hyperfan_in", "hyperfan_out")             # the rules hyperfan_variance computes
+_RENAMED = {"hyperfan": "hyperfan_in"}                   # names from before there was one set
+_USED_BY = {"naive": "hypernets with linear heads (PerSampleLinear, TaskHyperNet)",
+            "hyperfan_out": "hypernets with linear heads (PerSampleLinear, TaskHyperNet)",
+            "ha": "the Eq. 2 generator (HyperConvGenerator, MNISTHyperNet)"}
+
+
+def check_init(init: str, choices=INITS, who: str = "this model") -> str:
+    """``init`` if it is one of ``choices`` (a subset of :data:`INIT_NAMES`); else a ValueError that
+    lists them, and says what an old name is called now or which models take a name ``who`` does not."""
+    if isinstance(init, str) and init in choices:
+        return init
+    valid = ", ".join(repr(c) for c in choices)
+    if isinstance(init, str) and init in INIT_NAMES:
+        raise ValueError(f"init {init!r} does not apply to {who}; choose one of {valid} "
+                         f"({init!r} is for {_USED_BY.get(init, 'other models')})")
+    hint = f" ({init!r} is now called {_RENAMED[init]!r})" if isinstance(init, str) and init in _RENAMED else ""
+    raise ValueError(f"unknown init {init!r}; choose one of {valid}{hint}")
 
 
 def hyperfan_variance(method: str, kind: str, *, fan_in: int, fan_out: int, d_k: int,
@@ -25,7 +67,7 @@ def hyperfan_variance(method: str, kind: str, *, fan_in: int, fan_out: int, d_k:
 
     Returns Var(H); the generated tensor then has variance ``d_k · Var(H) · var_e``.
     """
-    check_choice("method", method, ("hyperfan_in", "hyperfan_out"))
+    check_choice("method", method, _HYPERFAN)
     check_choice("kind", kind, ("weight", "bias"))
     check_int(fan_in=fan_in, fan_out=fan_out, d_k=d_k, lo=1)
     check_float(var_e=var_e, gain=gain, lo=0.0, lo_open=True)

@@ -1,7 +1,7 @@
 """The MNIST nets of the paper's section 4.1: a plain two-layer CNN and the same net with conv2 generated."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 import torch.nn as nn
@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ..checks import check_int, check_positive_ints, check_shape
 from .generator import HyperConvGenerator
+from .weights import check_weights
 
 __all__ = ["StaticHyperConv2d", "MNISTConvNet", "MNISTHyperNet", "mnist_net", "interpolate_z"]
 
@@ -54,13 +55,14 @@ class MNISTConvNet(nn.Module):
     """The paper's MNIST main net (§4.1): conv1 7×7 1→16, conv2 7×7 16→16, 2×2 max-pool
     after each, linear 784→10.  Here conv2 has ordinary weights (the baseline).
 
-    Input (B, 1, 28, 28) -> logits (B, 10).
+    Input (B, 1, 28, 28) -> logits (B, 10).  Weights from outside (see :mod:`~hypernet_lib.nn.weights`):
+    ``param_shapes = {"conv2": (N_out, N_in, f, f)}``; ``forward(x, {"conv2": K})`` runs conv2 with K.
     """
 
     def __init__(self, f: int = 7, channels: int = 16):
         super().__init__()
         check_positive_ints(f=f, channels=channels)
-        self.kernel_shape = (channels, channels, f, f)            # conv2's kernel
+        self.param_shapes = {"conv2": (channels, channels, f, f)}   # conv2's kernel K
         self.conv1 = nn.Conv2d(1, channels, f, padding="same")
         self.conv2 = nn.Conv2d(channels, channels, f, padding="same")
         self.fc = nn.Linear(channels * 7 * 7, 10)
@@ -68,20 +70,19 @@ class MNISTConvNet(nn.Module):
     def conv2_kernel(self) -> torch.Tensor:
         return self.conv2.weight
 
-    def features(self, x: torch.Tensor, conv2_kernel: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def features(self, x: torch.Tensor, weights: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
+        """x (B, 1, 28, 28) -> (B, 784), the input of fc; ``weights`` as in :meth:`forward`."""
         if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
             raise ValueError(f"expected images of shape (B, 1, 28, 28), got {tuple(x.shape)}")
+        w = check_weights(weights, self.param_shapes, type(self).__name__)
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)                       # (B, 16, 14, 14)
-        if conv2_kernel is not None and (not isinstance(conv2_kernel, torch.Tensor)
-                                         or conv2_kernel.shape != self.kernel_shape):
-            check_shape("conv2_kernel", conv2_kernel, self.kernel_shape,
-                        fix="pass one kernel (N_out, N_in, f, f) of this net's conv2")
-        w = self.conv2_kernel() if conv2_kernel is None else conv2_kernel
-        x = F.conv2d(x, w, self.conv2.bias, padding="same")
+        K = w["conv2"] if "conv2" in w else self.conv2_kernel()   # given, or own (hypernet: K = g(z), Eq. 2)
+        x = F.conv2d(x, K, self.conv2.bias, padding="same")
         return F.max_pool2d(F.relu(x), 2).flatten(1)                      # (B, 784)
 
-    def forward(self, x: torch.Tensor, conv2_kernel: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.fc(self.features(x, conv2_kernel))
+    def forward(self, x: torch.Tensor, weights: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
+        """x (B, 1, 28, 28) -> logits (B, 10); ``weights={"conv2": K}``: conv2 uses K, not its own kernel."""
+        return self.fc(self.features(x, weights))
 
 
 class MNISTHyperNet(MNISTConvNet):
@@ -89,10 +90,11 @@ class MNISTHyperNet(MNISTConvNet):
 
     Parameters of the hypernetwork: the generator (4,240) and z (4) = 4,244,
     against 12,544 for the ordinary kernel.  conv2's bias stays an ordinary parameter.
+    ``init``: the generator's, ``"hyperfan_in"`` or ``"ha"`` (:data:`~hypernet_lib.nn.init.GENERATOR_INITS`).
     """
 
     def __init__(self, f: int = 7, channels: int = 16, n_z: int = 4, d: Optional[int] = None,
-                 init: str = "hyperfan"):
+                 init: str = "hyperfan_in"):
         super().__init__(f, channels)
         bias = self.conv2.bias
         del self.conv2

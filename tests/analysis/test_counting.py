@@ -421,6 +421,40 @@ def test_published_rounding_and_formatting():
     assert solve_nz(mnist_hyper_params(n_z=7), lambda nz: mnist_hyper_params(n_z=nz)) == 7
 
 
+def test_architecture_lists_are_the_modules_and_published_numbers_are_paper_py():
+    """counting reads the layer lists the nets are built from; the numbers it is compared with come from
+    hypernet_lib.paper.  The architectures are written out here once more, as the test's own statement."""
+    from hypernet_lib import paper
+    from hypernet_lib.analysis import CIFAR100_CONVS, CIFAR100_FCS, linear_head_rows, wrn_kernel_shapes
+    from hypernet_lib.nn import cifar_layer_specs, wrn_blocks
+    assert CIFAR100_CONVS == ((3, 64), (64, 128), (128, 256), (256, 512), (512, 512))
+    assert CIFAR100_FCS == ((512, 1024), (1024, 512), (512, 100))
+    assert [r["layer"] for r in linear_head_rows()] == [s.name for s in cifar_layer_specs()]
+    assert wrn_kernel_shapes(16, 1) == [(16, 16)] * 4 + [(32, 16)] + [(32, 32)] * 3 + [(64, 32)] + [(64, 64)] * 3
+    assert wrn_blocks(16, 1)[2] == (16, 32, 2)
+    # every published number of the table is paper.py's
+    assert PUBLISHED["mnist_hyper_params"].published == paper.MNIST["hyper_params"]
+    assert (PUBLISHED["wrn40_1_params"].published, PUBLISHED["wrn40_1_hyper_params"].published) == (
+        paper.CIFAR10_WRN40_1["params_m_plain"], paper.CIFAR10_WRN40_1["params_m_hyper"])
+    assert [p.published for k, p in PUBLISHED.items() if k.startswith("ptb_")] == [r[2] for r in paper.PTB.values()]
+    assert [p.what for p in PUBLISHED.values()] == [
+        "MNIST hypernetwork: Eq. 2 generator + z (ordinary conv2 kernel: 12,544)", "CIFAR-10 WRN 40-1",
+        "hyper WRN 40-1 (N_z = d = 64, 16×16×3×3 tiles)", "PTB character LSTM, 1000 units (nn.LSTM)",
+        "layer-norm LSTM, 1000 units", "HyperLSTM 1000 (hyper cell 128, N_z = 4)", "layer-norm HyperLSTM 1000",
+        "layer-norm HyperLSTM 1000, Large Embedding (N_z = 16)"]
+
+
+@pytest.mark.parametrize("cell,n_z_key", [("lstm", "n_z"), ("ln-hyperlstm", "n_z"), ("ln-hyperlstm", "n_z_large")])
+def test_paper_ptb_config_is_the_set_up_in_paper_py(cell, n_z_key):
+    """nn may not import paper.py, so paper_ptb_config states the set-up again; here they must agree."""
+    from hypernet_lib import paper
+    from hypernet_lib.nn import paper_ptb_config
+    setup = paper.PTB_SETUP
+    c = meta(lambda: paper_ptb_config(cell, setup[n_z_key])).config
+    assert (c["vocab_size"], c["hidden_size"], c["hyper_num_units"], c["n_z"], c["embedding_size"],
+            c["num_layers"]) == (setup["vocab"], setup["hidden"], setup["hyper_hidden"], setup[n_z_key], 0, 1)
+
+
 def test_generation_memory_needs_parameters():
     with pytest.raises(ValueError, match="has no parameters"):
         generation_memory(nn.ReLU())
@@ -440,7 +474,7 @@ def test_mnist_hyper_params_match_module_for_other_sizes(f, channels, n_z, d):
 def test_char_lm_params_match_module(cell, vocab, hidden, emb, n_hh, n_z):
     hl = _hyperlstm()
     m = meta(lambda: hl.CharLM(vocab, cell=cell, hidden_size=hidden, embedding_size=emb,
-                               hyper_num_units=n_hh, hyper_embedding_size=n_z))
+                               hyper_num_units=n_hh, n_z=n_z))
     n_x = emb or vocab
     cell_params = {"lstm": lstm_params(n_x, hidden, 2),
                    "ln-lstm": lstm_params(n_x, hidden, 0, layer_norm=True),

@@ -138,7 +138,7 @@ def read_state(page, index=0):
 def python_probs(model, x, z):
     """MNISTHyperNet.forward with conv2's kernel generated from z: (n, 10) probabilities."""
     kernel = model.generator(torch.as_tensor(z, dtype=torch.float32))
-    return torch.softmax(model(x, conv2_kernel=kernel).double(), dim=1)
+    return torch.softmax(model(x, {"conv2": kernel}).double(), dim=1)
 
 
 def test_kernel_and_predictions_match_pytorch(setup, page):

@@ -7,7 +7,8 @@ import torch
 
 from hypernet_lib.analysis import TrainingTracker, checkpoint_mb, count_params, pca_trajectory
 from hypernet_lib.data import make_augment
-from hypernet_lib.nn import VARIANTS, assemble_chunks_slow, build_cifar_net, build_wrn, cifar_layer_specs
+from hypernet_lib.nn import (VARIANTS, WideResNet, assemble_chunks_slow, build_cifar_net, build_wrn,
+                             cifar_layer_specs)
 
 
 # ------------------------------------------------------------------------------- parameter counts
@@ -97,6 +98,48 @@ def test_wrn_hyper_kernels_equal_per_chunk_loop():
         o += r * c
 
 
+# ------------------------------------------------------------------------------- the one tiling
+def test_one_tiling_grid_split_and_crop():
+    """nn/tiling.py: exact or cropped grids, FC blocks of (n_out·f)×(n_in·f), the split by layer."""
+    from hypernet_lib.nn import layer_grid, tile_grid, tiles_by_layer
+    assert tile_grid(64, 32, 16, 16) == (4, 2) == tile_grid(64, 32, 16, 16, crop=True)
+    assert tile_grid(64, 3, 16, 16, crop=True) == (4, 1)                  # conv1: 3 inputs, one cropped column
+    with pytest.raises(ValueError, match="cannot be tiled"):
+        tile_grid(64, 3, 16, 16)
+    assert layer_grid("conv", 64, 3, 16, 16, 3) == (4, 1)
+    assert layer_grid("fc", 1024, 512, 16, 16, 3) == (22, 11)             # 48×48 blocks
+    with pytest.raises(ValueError, match="unknown kind 'rnn'"):
+        layer_grid("rnn", 4, 4, 16, 16, 3)
+    k = torch.arange(7 * 2 * 2 * 1 * 1.0).view(7, 2, 2, 1, 1)
+    a, b = tiles_by_layer(k, [(1, 3), (2, 2)])
+    assert a.shape == (1, 3, 2, 2, 1, 1) and b.shape == (2, 2, 2, 2, 1, 1)
+    assert torch.equal(b[1, 0], k[3 + 2]) and a.data_ptr() == k.data_ptr()   # chunk r·C + c at (r, c); a view
+    with pytest.raises(ValueError, match=r"chunks must have shape \(6, n_out, n_in, f, f\), got \(7, 2, 2, 1, 1\)"):
+        tiles_by_layer(k, [(1, 3), (1, 3)])
+
+
+def test_cifar_and_wrn_take_their_grids_from_the_one_tiling():
+    from hypernet_lib.nn import layer_grid, tile_grid, wrn_kernel_shapes
+    src = build_cifar_net("chunked_full", width=0.25).source
+    assert src.grids == {s.name: layer_grid(s.kind, s.out_features, s.in_features, 16, 16, 3) for s in src.specs}
+    m = build_wrn(16, 2, hyper=True)
+    assert m.kernels.grids == [tile_grid(o, i, 16, 16) for o, i in wrn_kernel_shapes(16, 2)]
+    assert [tuple(k.shape[:2]) for k in m.all_kernels()] == wrn_kernel_shapes(16, 2)
+
+
+def test_wrn_layout_is_the_one_the_net_is_built_from():
+    from hypernet_lib.nn import wrn_blocks, wrn_widths
+    m = build_wrn(16, 2)
+    assert wrn_widths(2) == [16, 32, 64, 128]
+    assert [(b.bn1.num_features, b.bn2.num_features, b.stride) for b in m.blocks] == wrn_blocks(16, 2) == [
+        (16, 32, 1), (32, 32, 1), (32, 64, 2), (64, 64, 1), (64, 128, 2), (128, 128, 1)]
+    assert [tuple(k.shape[:2]) for k in m.all_kernels()] == [(32, 16), (32, 32), (32, 32), (32, 32), (64, 32),
+                                                             (64, 64), (64, 64), (64, 64), (128, 64), (128, 128),
+                                                             (128, 128), (128, 128)]
+    with pytest.raises(ValueError, match="cannot be tiled"):
+        WideResNet(16, 1, hyper=True, tile=12)
+
+
 # ------------------------------------------------------------------------------------ gradients
 @pytest.mark.parametrize("variant", ["naive_full", "partial", "chunked_full"])
 def test_gradients_reach_embeddings_and_generator(variant):
@@ -151,6 +194,24 @@ def test_determinism():
     x = torch.randn(2, 3, 32, 32)
     a.eval(), b.eval()
     torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
+
+
+def test_weights_from_outside_replace_the_sources():
+    """forward(x, weights): the layers named in weights use them, the others the source's (param_shapes)."""
+    torch.manual_seed(0)
+    net = build_cifar_net("partial", num_classes=10, width=0.125).eval()
+    specs = cifar_layer_specs(10, 0.125)
+    assert net.param_shapes == {s.name: s.shape for s in specs} == net.source.param_shapes
+    x = torch.randn(2, 3, 32, 32)
+    own = net.generated_weights()
+    torch.testing.assert_close(net(x, own), net(x), rtol=0, atol=0)          # all eight, as generated
+    other = {"conv3": torch.randn(specs[2].shape) * 0.1, "fc3": torch.zeros(specs[-1].shape)}
+    out = net(x, other)
+    torch.testing.assert_close(out, net.biases["fc3"].detach().expand(2, 10))   # fc3's W = 0: logits = bias
+    with pytest.raises(ValueError, match=r"weights\['conv1'\] must have shape \(8, 3, 3, 3\), got \(3, 8, 3, 3\)"):
+        net(x, {"conv1": own["conv1"].transpose(0, 1)})
+    with pytest.raises(ValueError, match=r"CifarNet takes no weight named 'conv6'; it takes conv1 \(8, 3, 3, 3\)"):
+        net(x, {"conv6": own["conv1"]})
 
 
 

@@ -24,6 +24,7 @@ from hypernet_lib.nn import (
     apply_loop,
     hyperfan_variance,
     output_regularizer,
+    unflatten,
 )
 
 # ---------------------------------------------------------------- per-sample weights
@@ -101,6 +102,17 @@ def test_per_sample_shape_errors():
 
 # ---------------------------------------------------------------- hyperfan init
 
+def test_init_names_are_one_set_for_every_model():
+    from hypernet_lib.nn import GENERATOR_INITS, INIT_NAMES, INITS
+    assert INITS == ("naive", "hyperfan_in", "hyperfan_out") and set(INITS) | set(GENERATOR_INITS) == set(INIT_NAMES)
+    with pytest.raises(ValueError, match=r"unknown init 'xavier'; choose one of 'naive', 'hyperfan_in', 'hyperfan_out'$"):
+        PerSampleLinear(7, 5, 3, init="xavier")
+    with pytest.raises(ValueError, match=r"init 'ha' does not apply to TaskHyperNet; .*'ha' is for the Eq. 2 generator"):
+        TaskHyperNet(MainMLP((4, 3)), 2, init="ha")
+    with pytest.raises(ValueError, match=r"'hyperfan' is now called 'hyperfan_in'"):
+        PerSampleLinear(7, 5, 3).reset_parameters("hyperfan")
+
+
 def test_hyperfan_formulas():
     # Chang et al. 2020: the generated weight has variance d_k * Var(H) * Var(e)
     v = hyperfan_variance("hyperfan_in", "weight", fan_in=100, fan_out=10, d_k=32, var_e=0.5, gain=2.0,
@@ -174,19 +186,41 @@ def test_main_mlp_counts_and_functional_forward():
     assert count_params(main) == 0
     ref = torch.nn.Sequential(torch.nn.Linear(784, 100), torch.nn.ReLU(), torch.nn.Linear(100, 100),
                               torch.nn.ReLU(), torch.nn.Linear(100, 10))
+    assert list(main.param_shapes) == ["W_1", "b_1", "W_2", "b_2", "W_3", "b_3"]
+    assert main.param_shapes["W_1"] == (100, 784) and main.param_shapes["b_3"] == (10,)
     theta = torch.cat([p.detach().flatten() for p in ref.parameters()])
     x = torch.randn(6, 784)
-    torch.testing.assert_close(main(x, theta), ref(x))
+    weights = unflatten(theta, main.param_shapes)
+    torch.testing.assert_close(weights["W_2"], ref[2].weight)          # views of theta, in its layout
+    torch.testing.assert_close(main(x, weights), ref(x))
     # batched over a leading task dim: row t uses theta[t]
     thetas = torch.stack([theta, 2 * theta])
     xs = torch.stack([x, x])
-    out = main(xs, thetas)
+    out = main(xs, unflatten(thetas, main.param_shapes))
     torch.testing.assert_close(out[0], ref(x))
-    torch.testing.assert_close(out[1], main(x, 2 * theta))
+    torch.testing.assert_close(out[1], main(x, unflatten(2 * theta, main.param_shapes)))
     with pytest.raises(ValueError, match="P=89610"):
-        main(x, theta[:-1])
+        unflatten(theta[:-1], main.param_shapes)
     with pytest.raises(ValueError, match="flatten images"):
-        main(torch.randn(6, 1, 28, 28), theta)
+        main(torch.randn(6, 1, 28, 28), weights)
+
+
+def test_main_mlp_weights_are_checked_by_name():
+    main = MainMLP((4, 3, 2))
+    w = unflatten(main.init_theta(), main.param_shapes)
+    x = torch.randn(5, 4)
+    with pytest.raises(ValueError, match=r"no weights of its own: weights must give b_2 too"):
+        main(x, {k: v for k, v in w.items() if k != "b_2"})
+    with pytest.raises(ValueError, match=r"no weights of its own"):
+        main(x)
+    with pytest.raises(ValueError, match=r"weights\['W_2'\] must have shape \(\.\.\., 2, 3\), got \(3, 2\)"):
+        main(x, {**w, "W_2": w["W_2"].t()})
+    with pytest.raises(ValueError, match=r"takes no weight named 'W_3'; it takes W_1 \(3, 4\), b_1 \(3,\)"):
+        main(x, {**w, "W_3": w["W_2"]})
+    with pytest.raises(ValueError, match=r"weights must be a dict.*unflatten\(theta, net.param_shapes\)"):
+        main(x, main.init_theta())                                    # a flat vector: unflatten it first
+    with pytest.raises(ValueError, match=r"share their leading dimensions"):
+        main(x, {**w, "b_1": w["b_1"].expand(2, 3)})
 
 
 def test_model_param_counts():
@@ -324,7 +358,7 @@ def test_weights_can_differ_where_the_main_net_does_not_look():
     main = MainMLP((4, 2, 3))
     g = torch.Generator().manual_seed(0)
     base = torch.randn(main.num_params, generator=g)
-    w1, b1, w2, b2 = main.unflatten(base.clone())
+    w1, b1, w2, b2 = unflatten(base.clone(), main.param_shapes).values()
     thetas = []
     for k in range(3):
         w1k, b1k = w1.clone(), b1.clone()
@@ -333,7 +367,7 @@ def test_weights_can_differ_where_the_main_net_does_not_look():
         thetas.append(torch.cat([w1k.flatten(), b1k, w2.flatten(), b2]))
     thetas = torch.stack(thetas)
     x = torch.rand(20, 4, generator=g) * 2 - 1
-    out = main(x.expand(3, 20, 4), thetas)
+    out = main(x.expand(3, 20, 4), unflatten(thetas, main.param_shapes))
     assert weight_spread(thetas) > 0.1
     assert output_spread(out) == 0.0
 

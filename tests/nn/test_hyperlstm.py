@@ -16,7 +16,17 @@ from hypernet_lib.analysis import count_params, scaling_vectors
 from hypernet_lib.cli import charlm as cli_module
 from hypernet_lib.cli.charlm import main as cli_main
 from hypernet_lib.data import Vocab, make_char_data, stream_batches
-from hypernet_lib.nn import CELLS, CharLM, HyperLSTMLayer, LayerNormLSTMLayer, paper_ptb_config
+from hypernet_lib import paper
+from hypernet_lib.nn import (
+    CELLS,
+    GATES,
+    SOURCES,
+    CharLM,
+    HyperLSTMLayer,
+    LayerNormLSTMLayer,
+    paper_ptb_config,
+    upgrade_config,
+)
 from hypernet_lib.training import CheckpointError, evaluate_bpc, generate, load_lm, save_lm, train_char_lm
 
 EPS = 1e-3
@@ -301,18 +311,65 @@ def test_init_scaling_vectors_start_at_0_1(ln):
     torch.testing.assert_close(d["d_h"], torch.full_like(d["d_h"], 0.1))
     torch.testing.assert_close(d["d_x"], torch.full_like(d["d_x"], 0.1))
     assert torch.all(d["b_z"] == 0)                                   # W_bz = 0
-    W_z = layer.W_z.view(8, 3, 4, 4)
+    W_z = layer.z_weights()                                            # (N_ĥ, s, y, N_z)
     assert torch.all(W_z[:, :2] == 0) and torch.all(layer.b_z == 1)
     # N(0, 0.01²): 4096 draws from a wider layer pin the std to about 1% (a variance off by 2 moves it 41%)
-    big = HyperLSTMLayer(11, 16, 64, 16, use_layer_norm=ln).W_z.view(64, 3, 4, 16)[:, 2]
+    big = HyperLSTMLayer(11, 16, 64, 16, use_layer_norm=ln).z_weights()[:, 2]
     assert 0.0093 < big.std().item() < 0.0107 and abs(big.mean().item()) < 0.0007
     assert torch.all(layer.b_0 == 0)
+
+
+def test_z_weights_is_w_z_with_named_axes():
+    """z_weights()[:, s, y] is the paper's W_ĥs^y: the matrix that makes z_s^y from ĥ (in W_z's packing)."""
+    torch.manual_seed(0)
+    layer = HyperLSTMLayer(5, 6, 7, 3, z_init="random")
+    W = layer.z_weights()
+    assert W.shape == (7, len(SOURCES), len(GATES), 3) and W.data_ptr() == layer.W_z.data_ptr()   # a view
+    h_hat = torch.randn(2, 7)
+    packed = (h_hat @ layer.W_z).view(2, 3, 4, 3)                      # z for every (s, y), as forward makes it
+    for a, s in enumerate(SOURCES):
+        for k, y in enumerate(GATES):
+            torch.testing.assert_close(h_hat @ W[:, a, k], packed[:, a, k])
+            assert torch.equal(W[:, a, k].detach(), layer.z_maps()[s][y])
+    with torch.no_grad():
+        W[:, 2].zero_()                                                # writes through to W_z
+    assert torch.all(layer.z_maps()["b"]["g"] == 0)
+
+
+def test_one_name_per_thing():
+    """N_z is n_z everywhere (HyperLSTMLayer, CharLM and its config); a cell has one name (CELLS = PTB's keys)."""
+    assert set(CELLS) <= set(paper.PTB) and all(k in CELLS or k.split("_")[0] in CELLS for k in paper.PTB)
+    m = CharLM(7, cell="hyperlstm", hidden_size=6, hyper_num_units=5, n_z=3)
+    assert m.layers[0].n_z == 3 and m.config["n_z"] == 3 and "hyper_embedding_size" not in m.config
+    with pytest.raises(TypeError):
+        CharLM(7, hyper_embedding_size=3)
+    old = {**{k: v for k, v in m.config.items() if k != "n_z"}, "hyper_embedding_size": 3}   # a file before the rename
+    assert upgrade_config(old) == m.config
+    with pytest.raises(ValueError, match="both 'hyper_embedding_size' and 'n_z'"):
+        upgrade_config({**m.config, "hyper_embedding_size": 3})
+
+
+def test_a_checkpoint_with_the_old_n_z_key_still_loads(tmp_path):
+    torch.manual_seed(0)
+    text = "abcab" * 20
+    vocab = Vocab(text)
+    model = CharLM(len(vocab.chars), cell="ln-hyperlstm", hidden_size=6, hyper_num_units=5, n_z=2)
+    path = str(tmp_path / "m.pt")
+    save_lm(path, model, vocab)
+    ck = torch.load(path, weights_only=False)
+    ck["config"]["hyper_embedding_size"] = ck["config"].pop("n_z")    # as save_lm wrote it before the rename
+    torch.save(ck, path)
+    loaded, _, _ = load_lm(path)
+    assert loaded.config == model.config
+    ids = torch.randint(0, len(vocab.chars), (2, 7))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(ids)[0], model.eval()(ids)[0], rtol=0, atol=0)
 
 
 def _spread_over_nz(layer):
     """Largest difference between the N_z coordinates of the z_h/z_x maps (weights, biases, W_hz/W_xz)."""
     Hh, Nz, H = layer.hyper_num_units, layer.n_z, layer.hidden_size
-    W_z, b_z, W_d = layer.W_z.view(Hh, 3, 4, Nz)[:, :2], layer.b_z.view(2, 4, Nz), layer.W_d.view(3, 4, Nz, H)[:2]
+    W_z, b_z, W_d = layer.z_weights()[:, :2], layer.b_z.view(2, 4, Nz), layer.W_d.view(3, 4, Nz, H)[:2]
     return max((W_z - W_z[..., :1]).abs().max().item(), (b_z - b_z[..., :1]).abs().max().item(),
                (W_d - W_d[:, :, :1]).abs().max().item())
 
@@ -477,6 +534,32 @@ def test_resume_refuses_a_state_of_another_run(tmp_path):
         train_char_lm(model(0), data, checkpoint=str(ck), **kw)
 
 
+def test_a_training_state_written_before_the_engine_still_resumes(tmp_path):
+    """The state is the engine's one format under the id it always had; a file in the layout written
+    before the engine (no 'generator' entry) resumes to the same weights and curve."""
+    from hypernet_lib.training import TRAIN_STATE_FORMAT
+    data, kw, model = _resume_setup()
+    kw = {**kw, "max_steps": 20}
+    ref = model(0)
+    h_ref = train_char_lm(ref, data, **kw)
+    ck = str(tmp_path / "run.train_state")
+
+    def stop(hist):
+        if hist.step[-1] == 10:
+            raise _Interrupt
+    with pytest.raises(_Interrupt):
+        train_char_lm(model(0), data, checkpoint=ck, on_eval=stop, **kw)
+    saved = torch.load(ck, weights_only=True)
+    assert saved["format"] == TRAIN_STATE_FORMAT and saved["step"] == 10 and saved["cuda_rng"] is None
+    assert len(saved["state"]) == 1 and all(t.shape[0] == kw["batch_size"] for t in saved["state"][0])
+    del saved["generator"]
+    torch.save(saved, ck)
+    resumed = model(1)
+    h = train_char_lm(resumed, data, checkpoint=ck, **kw)
+    assert all(torch.equal(p, q) for p, q in zip(ref.state_dict().values(), resumed.state_dict().values()))
+    assert {**h.to_dict(), "seconds": None} == {**h_ref.to_dict(), "seconds": None}
+
+
 # ---------------------------------------------------------------------------------------------
 # Sampling and vocabulary
 # ---------------------------------------------------------------------------------------------
@@ -572,7 +655,7 @@ def _paper_counts_by_formula(cell: str, V=50, H=1000, Hh=128, Nz=4) -> int:
     ("ln-hyperlstm", 16, 5_085_170, 5.06),  # "Large Embedding": 0.5 % above the published figure
 ])
 def test_paper_ptb_parameter_counts(cell, n_z, exact, paper_m):
-    m = paper_ptb_config(cell, hyper_embedding_size=n_z)
+    m = paper_ptb_config(cell, n_z=n_z)
     n = count_params(m)
     assert n == exact == _paper_counts_by_formula(cell, Nz=n_z)
     assert abs(n / 1e6 - paper_m) / paper_m < 0.006

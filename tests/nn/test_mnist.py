@@ -73,6 +73,26 @@ def test_gradients_reach_z_and_the_generator():
         assert p.grad is not None and p.grad.abs().sum() > 0
 
 
+def test_weights_from_outside_replace_conv2s_kernel():
+    """One convention (hypernet_lib.nn.weights): param_shapes names what forward(x, weights) accepts."""
+    torch.manual_seed(0)
+    conv, hyper = MNISTConvNet(), MNISTHyperNet()
+    assert conv.param_shapes == hyper.param_shapes == {"conv2": (16, 16, 7, 7)}
+    x = torch.randn(3, 1, 28, 28)
+    K = hyper.conv2_kernel(torch.zeros(4))
+    with torch.no_grad():
+        conv.load_state_dict({k: v for k, v in hyper.state_dict().items() if not k.startswith("conv2.")} |
+                             {"conv2.weight": K, "conv2.bias": hyper.conv2.bias}, strict=True)
+    torch.testing.assert_close(hyper(x, {"conv2": K}), conv(x))          # K passed in = K as own weight
+    torch.testing.assert_close(hyper(x, {}), hyper(x))                    # nothing passed: its own kernel
+    with pytest.raises(ValueError, match=r"MNISTHyperNet takes no weight named 'conv1'; it takes conv2 \(16, 16, 7, 7\)"):
+        hyper(x, {"conv1": K})
+    with pytest.raises(ValueError, match=r"weights\['conv2'\] must be a floating-point tensor"):
+        hyper(x, {"conv2": K.long()})
+    with pytest.raises(TypeError):
+        hyper(x, conv2_kernel=K)                                          # the old keyword is gone
+
+
 def test_hyperfan_init_has_kaiming_scale_and_ha_init_is_tiny():
     stds_h, stds_ha = [], []
     for s in range(30):
@@ -82,6 +102,36 @@ def test_hyperfan_init_has_kaiming_scale_and_ha_init_is_tiny():
     kaiming = (2 / (16 * 49)) ** 0.5
     assert abs(sum(stds_h) / 30 / kaiming - 1) < 0.25
     assert 2e-4 < sum(stds_ha) / 30 < kaiming / 50       # Ha's notebook: std ≈ 4e-4
+
+
+def test_generator_init_names_are_the_library_ones():
+    """One set of init names (nn/init.py): the generator takes "hyperfan_in" (default) and "ha"."""
+    from hypernet_lib.nn import GENERATOR_INITS, INIT_NAMES
+    assert GENERATOR_INITS == ("hyperfan_in", "ha") and set(GENERATOR_INITS) <= set(INIT_NAMES)
+    torch.manual_seed(3)
+    default = MNISTHyperNet().state_dict()
+    torch.manual_seed(3)
+    named = MNISTHyperNet(init="hyperfan_in").state_dict()
+    assert all(torch.equal(default[k], named[k]) for k in default)
+    with pytest.raises(ValueError, match=r"unknown init 'hyperfan'; choose one of 'hyperfan_in', 'ha' "
+                                         r"\('hyperfan' is now called 'hyperfan_in'\)"):
+        MNISTHyperNet(init="hyperfan")
+    with pytest.raises(ValueError, match=r"init 'naive' does not apply to HyperConvGenerator; choose one of "
+                                         r"'hyperfan_in', 'ha' \('naive' is for hypernets with linear heads"):
+        HyperConvGenerator(3, 2, 2, 4, init="naive")
+    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+        HyperConvGenerator(3, 2, 2, 4).reset_parameters("xavier")
+
+
+def test_hyperfan_in_generator_uses_the_one_variance_function():
+    """The generator's W_out std is hyperfan_variance's (no bias generated), bit for bit."""
+    import math
+
+    from hypernet_lib.nn import hyperfan_variance
+    g = HyperConvGenerator(7, 16, 16, 4)
+    v = hyperfan_variance("hyperfan_in", "weight", fan_in=16 * 49, fan_out=16 * 49, d_k=4, has_bias=False)
+    assert v == 2.0 / (16 * 49 * 4)
+    assert abs(g.w_out.std().item() / math.sqrt(v) - 1) < 0.05
 
 
 def test_tiling():
