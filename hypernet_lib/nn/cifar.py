@@ -228,8 +228,10 @@ class ChunkedHyperWeights(WeightSource):
     def forward(self) -> Dict[str, torch.Tensor]:
         scale = self.chunk_scale.view(-1, 1, 1, 1, 1).to(self.z.dtype)
         k = self.chunks() * scale             # Eq. 2 for every chunk, times s_j
-        grids = tiles_by_layer(k, (self.grids[s.name] for s in self.specs))   # layer j's (R, C) chunks, no copy
-        # a loop over the (≤ 8) layers, not over chunks: each is one reshape + crop (§3.1 tiling)
+        # layer j's (R, C) grid of chunks, as views (no copy)
+        grids = tiles_by_layer(k, (self.grids[s.name] for s in self.specs))
+        # a loop over the (≤ 8) layers, not over chunks:
+        # each is one reshape + crop (§3.1 tiling)
         return {s.name: _assemble(s, t) for s, t in zip(self.specs, grids)}
 
     def z_embeddings(self) -> Dict[str, torch.Tensor]:
@@ -354,11 +356,15 @@ class CifarNet(nn.Module):
             raise ValueError(f"images of {x.shape[2]}×{x.shape[3]} are too small: the net max-pools "
                              f"{small.bit_length() - 1} times, so H and W must be at least {small} (32×32 for CIFAR)")
 
-    def forward(self, x: torch.Tensor, weights: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
-        """x (B, C, H, W) -> logits (B, num_classes); ``weights``: {layer: W} used instead of the source's."""
+    def forward(self, x: torch.Tensor,
+                weights: Optional[Dict[str, torch.Tensor]] = None):
+        """x (B, C, H, W) -> logits (B, num_classes).
+
+        ``weights``: {layer: W}, used instead of the source's for those."""
         self._check_images(x)                 # (B, C, H, W), float
-        w = self.source()                     # {name: weight}, generated once per call
-        w = {**w, **check_weights(weights, self.param_shapes, "CifarNet")}    # those passed in replace them
+        w = self.source()                     # {name: W}, made once per call
+        given = check_weights(weights, self.param_shapes, "CifarNet")
+        w = {**w, **given}                    # weights passed in replace them
         b = self.biases
         for s in self.convs:
             x = F.conv2d(x, w[s.name], b[s.name], padding=s.f // 2)

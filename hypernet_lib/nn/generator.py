@@ -107,13 +107,16 @@ class HyperConvGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """z: (..., N_z) -> kernels (..., N_out, N_in, f, f)."""
         self._check_z(z)
-        # Eq. 2, first line, for all slices i at once: a_i = W_i z + B_i  -> (..., N_in, d)
+        # Eq. 2, first line, all slices i at once: a_i = W_i z + B_i
         a = torch.einsum("idz,...z->...id", self.w_in, z) + self.b_in
-        # Eq. 2, second line: K_i = <W_out, a_i> + B_out              -> (..., N_in, N_out·f·f)
+        # a: (..., N_in, d)
+        # Eq. 2, second line: K_i = <W_out, a_i> + B_out
         k = torch.einsum("od,...id->...io", self.w_out, a) + self.b_out
-        # Eq. 3: concatenate the slices, laid out as a PyTorch conv weight (N_out, N_in, f, f)
-        k = k.unflatten(-1, (self.n_out, self.f, self.f))        # (..., N_in, N_out, f, f)
-        return k.transpose(-4, -3)                               # (..., N_out, N_in, f, f)
+        # k: (..., N_in, N_out·f·f)
+        # Eq. 3: concatenate the slices as a conv weight (N_out, N_in, f, f)
+        f = self.f
+        k = k.unflatten(-1, (self.n_out, f, f))   # (..., N_in, N_out, f, f)
+        return k.transpose(-4, -3)                # (..., N_out, N_in, f, f)
 
 
 def direct_eq2(z, w_in, b_in, w_out, b_out, f: int, n_out: int) -> torch.Tensor:

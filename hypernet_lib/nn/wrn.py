@@ -67,8 +67,8 @@ class _TiledKernels(nn.Module):
         self.z = nn.Parameter(torch.randn(self.n_chunks, n_z))
 
     def forward(self) -> List[torch.Tensor]:
-        k = self.generator(self.z)            # Eq. 2, every chunk: (n_chunks, 16, 16, 3, 3)
-        # §3.1 tiling: each kernel's (R, C) chunks, then one reshape per kernel
+        k = self.generator(self.z)   # Eq. 2, all chunks (n_chunks, 16, 16, 3, 3)
+        # §3.1 tiling: each kernel's (R, C) chunks, one reshape per kernel
         return [kernel_from_tiles(t) for t in tiles_by_layer(k, self.grids)]
 
 
@@ -118,7 +118,8 @@ class WideResNet(nn.Module):
         return self.kernels() if self.hyper else list(self.kernels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_shape("x", x, ("B", 3, "H", "W"), floating=True, fix="colour images (B, 3, H, W), e.g. 32×32")
+        check_shape("x", x, ("B", 3, "H", "W"), floating=True,
+                    fix="colour images (B, 3, H, W), e.g. 32×32")
         ks = self.all_kernels()
         x = self.conv1(x)
         for i, blk in enumerate(self.blocks):
