@@ -1,7 +1,8 @@
 """The one way a main net takes weights from outside: ``param_shapes`` and ``forward(x, weights)``.
 
 Every main net here that can run on generated weights (:class:`~hypernet_lib.nn.MNISTConvNet`,
-:class:`~hypernet_lib.nn.CifarNet`, :class:`~hypernet_lib.nn.MainMLP`) exposes
+:class:`~hypernet_lib.nn.CifarNet`, :class:`~hypernet_lib.nn.WideResNet`,
+:class:`~hypernet_lib.nn.MainMLP`) exposes
 
     param_shapes                : {name: shape}, ordered -- the weights it accepts from outside;
     forward(x, weights=None)    : weights = {name: tensor}; a name left out is taken from the net's

@@ -7,7 +7,7 @@ generator makes (:mod:`hypernet_lib.nn.tiling`).
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from ..checks import check_int, check_shape
 from .generator import HyperConvGenerator
 from .tiling import kernel_from_tiles, tile_grid, tiles_by_layer
+from .weights import check_weights
 
 __all__ = ["wrn_blocks_per_group", "wrn_widths", "wrn_blocks", "wrn_kernel_shapes", "WideResNet", "build_wrn"]
 
@@ -94,7 +95,10 @@ class WideResNet(nn.Module):
     """WRN-depth-width (Zagoruyko & Komodakis, 2016) for 32×32 images; ``hyper=True`` generates the
     3·2·n block kernels (36 for depth 40) from 16×16×3×3 chunks of one generator (N_z = d = 64), as in
     Ha et al. §4.2; conv1, batch norm, 1×1 shortcuts and the final FC stay ordinary.
-    ``n_z``, ``d`` (default N_z) and ``tile`` (chunks of tile×tile×3×3) set up the generator."""
+    ``n_z``, ``d`` (default N_z) and ``tile`` (chunks of tile×tile×3×3) set up the generator.
+
+    ``param_shapes`` = {"block{j}.conv{k}": (out, in, 3, 3)}: the block kernels, which
+    ``forward(x, weights)`` takes from outside (:mod:`hypernet_lib.nn.weights`)."""
 
     def __init__(self, depth: int = 40, width: int = 1, hyper: bool = False, num_classes: int = 10,
                  n_z: int = 64, d: Optional[int] = None, tile: int = 16):
@@ -108,6 +112,8 @@ class WideResNet(nn.Module):
         self.bn = nn.BatchNorm2d(widths[3])
         self.fc = nn.Linear(widths[3], num_classes)
         self.hyper = hyper
+        self.param_shapes = {f"block{j // 2}.conv{j % 2 + 1}": (o, i, 3, 3)   # 2 per block
+                             for j, (o, i) in enumerate(shapes)}
         if hyper:
             self.kernels = _TiledKernels(shapes, n_z=n_z, d=d, tile=tile)
         else:
@@ -117,10 +123,14 @@ class WideResNet(nn.Module):
     def all_kernels(self) -> List[torch.Tensor]:
         return self.kernels() if self.hyper else list(self.kernels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor,
+                weights: Optional[Dict[str, torch.Tensor]] = None):
+        """x (B, 3, H, W) -> logits; ``weights``: {name: kernel} used instead."""
         check_shape("x", x, ("B", 3, "H", "W"), floating=True,
                     fix="colour images (B, 3, H, W), e.g. 32×32")
-        ks = self.all_kernels()
+        given = check_weights(weights, self.param_shapes, "WideResNet")
+        ks = self.all_kernels()              # generated (Eq. 2, §3.1) or ordinary
+        ks = [given.get(n, k) for n, k in zip(self.param_shapes, ks)]
         x = self.conv1(x)
         for i, blk in enumerate(self.blocks):
             x = blk(x, ks[2 * i], ks[2 * i + 1])

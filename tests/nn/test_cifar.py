@@ -351,3 +351,23 @@ def test_path_length_share_and_checkpoint_units():
     m = torch.nn.Linear(300, 300)
     assert checkpoint_mib(m) * 2 ** 20 == pytest.approx(checkpoint_mb(m) * 1e6)
     assert checkpoint_mib(m) * 2 ** 20 > 300 * 301 * 4              # the fp32 weights, plus pickle overhead
+
+
+@pytest.mark.parametrize("hyper", [False, True])
+def test_wrn_takes_its_block_kernels_from_outside(hyper):
+    """WideResNet follows the one convention: param_shapes names every 3×3 block kernel, forward(x, weights)
+    uses the ones given and its own (ordinary or generated) for the rest."""
+    torch.manual_seed(0)
+    net = build_wrn(10, 1, hyper=hyper).eval()
+    x = torch.randn(2, 3, 32, 32)
+    ks = net.all_kernels()
+    assert list(net.param_shapes) == [f"block{j}.conv{k}" for j in range(3) for k in (1, 2)]
+    assert [tuple(k.shape) for k in ks] == [tuple(s) for s in net.param_shapes.values()]
+    same = net(x, dict(zip(net.param_shapes, ks)))
+    assert torch.equal(same, net(x))
+    zero = net(x, {"block1.conv2": torch.zeros_like(ks[3])})
+    assert not torch.equal(zero, same)
+    with pytest.raises(ValueError, match=r"weights\['block0.conv1'\] must have shape \(16, 16, 3, 3\)"):
+        net(x, {"block0.conv1": torch.zeros(3, 3)})
+    with pytest.raises(ValueError, match="WideResNet takes no weight named 'conv9'"):
+        net(x, {"conv9": ks[0]})
