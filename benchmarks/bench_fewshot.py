@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 
 import torch
-import torch.nn.functional as F
 
 from hypernet_lib.analysis import time_interleaved
 from hypernet_lib.data import EpisodeSampler, FewShotData
 from hypernet_lib.nn import METHODS, ConvEncoder, FineTune, HyperFewShot, ProtoNet
 from hypernet_lib.runtime import machine_line
-from hypernet_lib.training import make_optimizer
+from hypernet_lib.training import episode_loss, make_optimizer, training_labels
 
 
 def _loop_sample(sampler: EpisodeSampler, n_episodes, n_way, k_shot, n_query, g):
@@ -58,7 +57,7 @@ def main() -> None:
     for name, s in t.items():
         print(f"  {name:8s} {1e3 * s:8.3f} ms   {t['loop'] / s:6.1f}x vs loop")
 
-    steps = {}
+    steps, label_of = {}, training_labels(sampler)
     for name in METHODS:
         torch.manual_seed(0)
         enc = ConvEncoder()
@@ -69,12 +68,7 @@ def main() -> None:
         sup, qry = sampler.images(ep)
 
         def step(model=model, opt=opt, ep=ep, sup=sup, qry=qry):
-            if isinstance(model, FineTune):
-                x = torch.cat([sup.flatten(0, 2), qry.flatten(0, 1)])
-                lab = data.y[torch.cat([ep.support.flatten(), ep.query.flatten()])]
-                loss = model.pretrain_loss(x, lab)
-            else:
-                loss = F.cross_entropy(model(sup, qry).flatten(0, 1), ep.query_labels.flatten())
+            loss = episode_loss(model, sampler, ep, sup, qry, label_of)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

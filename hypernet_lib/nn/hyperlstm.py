@@ -393,7 +393,23 @@ class HyperLSTMLayer(nn.Module):
         return {s: {y: W[a, k] for k, y in enumerate(GATES)} for a, s in enumerate(SOURCES)}
 
 
-class LayerNormLSTMLayer(nn.Module):
+class _LSTMState:
+    """The (h, c) state of the two LSTM baselines: names, sizes, and zeros on the device and in the
+    dtype of the layer's recurrent weight (``_recurrent_weight()``)."""
+    STATE_NAMES = ("h", "c")
+
+    @property
+    def state_sizes(self) -> Tuple[int, ...]:
+        return (self.hidden_size, self.hidden_size)
+
+    def initial_state(self, batch_size: int, device=None, dtype=None):
+        check_int(batch_size=batch_size, lo=0)
+        w = self._recurrent_weight()
+        return tuple(torch.zeros(batch_size, self.hidden_size, device=device or w.device,
+                                 dtype=dtype or w.dtype) for _ in self.STATE_NAMES)
+
+
+class LayerNormLSTMLayer(_LSTMState, nn.Module):
     """Layer-normalised LSTM (Ba et al., 2016) as in Ha's ``LayerNormLSTMCell``:
     y_t = LN_y(W_x^y x_t + W_h^y h_{t-1}) (no separate bias: LN's bias plays that role),
     c_t = σ(f_t + 1)·c_{t-1} + σ(i_t)·dropout(tanh g_t), h_t = σ(o_t)·tanh(LN(c_t)).
@@ -416,18 +432,8 @@ class LayerNormLSTMLayer(nn.Module):
         self.ln_c_gain = nn.Parameter(torch.ones(H))
         self.ln_c_bias = nn.Parameter(torch.zeros(H))
 
-    STATE_NAMES = ("h", "c")
-
-    @property
-    def state_sizes(self) -> Tuple[int, ...]:
-        return (self.hidden_size, self.hidden_size)
-
-    def initial_state(self, batch_size: int, device=None, dtype=None):
-        check_int(batch_size=batch_size, lo=0)
-        device = device or self.W_rec.device
-        dtype = dtype or self.W_rec.dtype
-        return (torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype),
-                torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype))
+    def _recurrent_weight(self) -> torch.Tensor:
+        return self.W_rec
 
     def forward(self, x: torch.Tensor, state=None, return_d: bool = False):
         _check_seq(x, self.input_size, "LayerNormLSTMLayer")
@@ -457,7 +463,7 @@ class LayerNormLSTMLayer(nn.Module):
         return torch.stack(outs), (h, c)
 
 
-class TorchLSTMLayer(nn.Module):
+class TorchLSTMLayer(_LSTMState, nn.Module):
     """``nn.LSTM`` (cuDNN / MKL kernels) behind the same interface.  Orthogonal per-gate init and the
     forget-gate half of ``bias_hh`` set to 1 (a learnable stand-in for the constant forget bias).
     One-hot input is fed as ``F.one_hot`` floats.  nn.LSTM has two bias vectors (b_ih, b_hh)."""
@@ -476,16 +482,8 @@ class TorchLSTMLayer(nn.Module):
             self.lstm.bias_hh_l0.zero_()
             self.lstm.bias_hh_l0[H:2 * H].fill_(FORGET_BIAS)
 
-    STATE_NAMES = ("h", "c")
-
-    @property
-    def state_sizes(self) -> Tuple[int, ...]:
-        return (self.hidden_size, self.hidden_size)
-
-    def initial_state(self, batch_size: int, device=None, dtype=None):
-        check_int(batch_size=batch_size, lo=0)
-        w = self.lstm.weight_hh_l0
-        return (torch.zeros(batch_size, self.hidden_size, device=device or w.device, dtype=dtype or w.dtype),) * 2
+    def _recurrent_weight(self) -> torch.Tensor:
+        return self.lstm.weight_hh_l0
 
     def forward(self, x: torch.Tensor, state=None, return_d: bool = False):
         _check_seq(x, self.input_size, "TorchLSTMLayer")

@@ -12,7 +12,27 @@ from ..nn.fewshot import FineTune, _EpisodicModel
 from .engine import Engine
 from .image import make_optimizer
 
-__all__ = ["train_episodic", "evaluate_episodes"]
+__all__ = ["training_labels", "episode_loss", "train_episodic", "evaluate_episodes"]
+
+
+def training_labels(sampler: EpisodeSampler) -> torch.Tensor:
+    """label_of[c]: class c's index among the sampler's classes, 0..n_classes-1 (-1 for the others);
+    the labels :class:`FineTune` is pretrained on."""
+    dev = sampler.table.device
+    label_of = torch.full((len(sampler.data.names),), -1, dtype=torch.long, device=dev)
+    label_of[sampler.classes] = torch.arange(sampler.n_classes, device=dev)
+    return label_of
+
+
+def episode_loss(model: _EpisodicModel, sampler: EpisodeSampler, ep, sup: torch.Tensor, qry: torch.Tensor,
+                 label_of: torch.Tensor) -> torch.Tensor:
+    """The training loss on a batch of episodes: the query cross-entropy of an episodic model; for
+    :class:`FineTune`, ordinary cross-entropy over the training classes on the same images."""
+    if isinstance(model, FineTune):
+        x = torch.cat([sup.flatten(0, 2), qry.flatten(0, 1)])
+        y = label_of[sampler.data.y[torch.cat([ep.support.flatten(), ep.query.flatten()])]]
+        return model.pretrain_loss(x, y)
+    return F.cross_entropy(model(sup, qry).flatten(0, 1), ep.query_labels.flatten())
 
 
 def train_episodic(model: _EpisodicModel, sampler: EpisodeSampler, *, steps: int, n_way: int = 5,
@@ -29,20 +49,14 @@ def train_episodic(model: _EpisodicModel, sampler: EpisodeSampler, *, steps: int
     dev = sampler.table.device
     g = torch.Generator(device=dev).manual_seed(seed)
     opt = make_optimizer("adam", model.parameters(), lr)
-    label_of = torch.full((len(sampler.data.names),), -1, dtype=torch.long, device=dev)
-    label_of[sampler.classes] = torch.arange(sampler.n_classes, device=dev)
+    label_of = training_labels(sampler)
     losses = []
     model.train()
 
     def step(i: int) -> torch.Tensor:
         ep = sampler.sample(episodes, n_way, shots[i % len(shots)], n_query, generator=g)
         sup, qry = sampler.images(ep)
-        if isinstance(model, FineTune):
-            x = torch.cat([sup.flatten(0, 2), qry.flatten(0, 1)])
-            y = label_of[sampler.data.y[torch.cat([ep.support.flatten(), ep.query.flatten()])]]
-            loss = model.pretrain_loss(x, y)
-        else:
-            loss = F.cross_entropy(model(sup, qry).flatten(0, 1), ep.query_labels.flatten())
+        loss = episode_loss(model, sampler, ep, sup, qry, label_of)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
