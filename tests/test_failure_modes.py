@@ -9,9 +9,10 @@ import types
 import pytest
 import torch
 import torch.nn as nn
+from helpers import toy_data
 
 from hypernet_lib.checks import TrainingDiverged, check_finite, check_output_path
-from hypernet_lib.data import ImageData, Vocab, make_char_data, stream_batches
+from hypernet_lib.data import Vocab, make_char_data, stream_batches
 from hypernet_lib.nn import CharLM
 from hypernet_lib.runtime import get_device, seed_everything
 from hypernet_lib.training import (
@@ -30,13 +31,6 @@ from hypernet_lib.training import (
 
 
 # ----------------------------------------------------------------------------------------- helpers
-def toy_data(n=96, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 1, 6, 6, generator=g)
-    y = (x.mean(dim=(1, 2, 3)) > 0).long()
-    return ImageData("toy", "random", x[:64], y[:64], x[64:80], y[64:80], x[80:], y[80:], num_classes=2)
-
-
 def toy_model():
     torch.manual_seed(0)
     return nn.Sequential(nn.Flatten(), nn.Linear(36, 8), nn.ReLU(), nn.Linear(8, 2))

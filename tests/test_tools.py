@@ -1,23 +1,13 @@
 """The build and test tools in tools/: scripts that find the repository from their own path."""
-import importlib.util
 import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from helpers import ROOT, tool
 
-ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ["build_book", "colab", "execute", "run_tests", "full_run"]
-
-
-def tool(name):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def test_tools_left_the_package():

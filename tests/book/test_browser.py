@@ -8,48 +8,30 @@ book's own copy of MathJax (_static/mathjax).  Screenshots of every page
 are kept in artifacts/screenshots/.
 """
 import functools
-import http.server
-import os
 import re
-import shutil
-import threading
-from pathlib import Path
 
 import pytest
+from helpers import ROOT, chromium, serve, tool
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHAPTERS = sorted(p.stem for p in (ROOT / "book").glob("*.ipynb"))
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--no-first-run", "--disable-sync", "--disable-quic"]
 
 
 @pytest.fixture(scope="module")
 def site():
     if not (HTML / "index.html").exists():
         pytest.fail(f"{HTML / 'index.html'} is missing: build the book first (`make book`)")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
-    http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(HTML) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @functools.lru_cache(maxsize=None)
@@ -163,11 +145,7 @@ def test_page_weight_under_5_mb(chapter):
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_page_has_a_colab_launch_button(chapter):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("colab", ROOT / "tools" / "colab.py")
-    colab = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(colab)
-    repository_url = colab.repository_url
+    repository_url = tool("colab").repository_url
     page = HTML / "book" / f"{chapter}.html"
     if not page.exists():
         pytest.fail(f"{page} is missing: build the book first (`make book`)")

@@ -1,23 +1,9 @@
 """Facts about the committed notebooks: conventions, fresh outputs, the Colab set-up block."""
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def tool(name):
-    """A module of the repository's tools/ folder (they are scripts, not part of hypernet_lib)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
+from helpers import ROOT, tool
 
 colab = tool("colab")
 code_hash = tool("execute").code_hash

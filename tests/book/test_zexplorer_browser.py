@@ -5,28 +5,21 @@ No built book needed: the tests write a standalone page from a seeded MNISTHyper
 PyTorch: the generated kernel (Eq. 2), the predictions on the embedded digits, the drawn digit's
 probabilities.  One test also renders the output through Jupyter Book 1 / myst-nb, as the book does.
 """
-import functools
-import http.server
 import os
-import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import chromium, serve
 
 from hypernet_lib.book.zexplorer import zexplorer, zexplorer_data
 from hypernet_lib.nn import MNISTHyperNet
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--no-first-run"]
 ROOT_SEL = ".hn-zexplorer"
 
 
@@ -58,31 +51,16 @@ def setup(tmp_path_factory):
     return model, x, y, folder, zexplorer_data(model, x, y)
 
 
-def _serve(folder):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.func.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
-
-
 @pytest.fixture(scope="module")
 def site(setup):
-    httpd = _serve(setup[3])
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(setup[3]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def open_page(browser, url):
@@ -359,9 +337,8 @@ def test_renders_through_jupyter_book(tmp_path, setup, browser):
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     html_dir = book / "_build" / "html"
     assert "hnZExplorerMount" in (html_dir / "page.html").read_text()
-    httpd = _serve(html_dir)
-    try:
-        page, errors, _, _ = open_page(browser, f"http://127.0.0.1:{httpd.server_address[1]}/page.html")
+    with serve(html_dir) as url:
+        page, errors, _, _ = open_page(browser, f"{url}/page.html")
         page_z = set_sliders(page, [0.1, 0.2, 0.3, 0.4])
         state = read_state(page)
         with torch.no_grad():
@@ -372,6 +349,3 @@ def test_renders_through_jupyter_book(tmp_path, setup, browser):
                 and "THEBE_JS_URL" not in e and "theme mode" not in e]
         assert not ours, ours
         page.close()
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

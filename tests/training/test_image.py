@@ -5,16 +5,10 @@ import os
 import pytest
 import torch
 import torch.nn as nn
+from helpers import toy_data
 
-from hypernet_lib.data import ImageData, random_crop
+from hypernet_lib.data import random_crop
 from hypernet_lib.training import History, atomic_save, evaluate, fit, load_checkpoint, make_optimizer
-
-
-def toy_data(n=96, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 1, 6, 6, generator=g)
-    y = (x.mean(dim=(1, 2, 3)) > 0).long()
-    return ImageData("toy", "random", x[:64], y[:64], x[64:80], y[64:80], x[80:], y[80:], num_classes=2)
 
 
 def toy_model():
