@@ -34,6 +34,12 @@ class CheckpointMismatch(RuntimeError):
     """A shipped checkpoint exists but cannot be used as it is (corrupt, or of another format)."""
 
 
+def runs_directory() -> Path:
+    """Where interrupted training runs keep their state: ``$HYPERNET_RUNS``, else ``~/.cache/hypernet_lib/runs``."""
+    env = os.environ.get("HYPERNET_RUNS", "").strip()
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "hypernet_lib" / "runs"
+
+
 def retrain_requested() -> bool:
     """True when the environment asks to train even where a matching checkpoint ships."""
     return os.environ.get("HYPERNET_RETRAIN", "").strip().lower() not in ("", "0", "false", "no")
@@ -111,6 +117,20 @@ class ShippedCheckpoint:
             self.status = f"shipped {self.path.name} was made with other settings ({diff}): trained here"
             return False
         return True
+
+    def run_state(self, model: str) -> Optional[str]:
+        """Path for the resumable training state of one model of this run (None at smoke scale).
+
+        The folder name holds a hash of the settings, so a run with other settings starts afresh
+        instead of meeting a state it cannot use. Pass it as ``checkpoint=`` to a training loop:
+        re-running an interrupted cell then resumes where the last evaluation left off.
+        """
+        if self.scale == "smoke":
+            return None
+        if not isinstance(model, str) or not _NAME.match(model):
+            raise ValueError(f"model name must be lower-case letters, digits, '_', '-' or '.', got {model!r}")
+        digest = hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode()).hexdigest()[:12]
+        return str(runs_directory() / f"{self.name}-{digest}" / f"{model}.pt")
 
     def load(self, map_location: Any = "cpu") -> dict:
         """Verify the file's sha256 against the manifest and return {"models": {...}, "extra": {...}}.

@@ -94,13 +94,15 @@ class LMHistory:
     seconds: List[float] = field(default_factory=list)
     best_val_bpc: float = float("inf")
     best_step: int = 0
+    threads: int = 0          # torch's CPU threads during training (0: not recorded)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, d: dict) -> "LMHistory":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        # histories saved before ``threads`` existed load with threads = 0
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k != "threads" or k in d})
 
 
 TRAIN_STATE_FORMAT = "hypernet_lib.hyperlstm.train_state/1"   # a format id, as above
@@ -213,6 +215,7 @@ def train_char_lm(model: CharLM, data: CharData, *, batch_size: int = 32, seq_le
         hist.val_bpc.append(val)
         hist.lr.append(opt.param_groups[0]["lr"])
         hist.seconds.append(time.perf_counter() - t0)
+        hist.threads = torch.get_num_threads()
         if val < hist.best_val_bpc:
             hist.best_val_bpc, hist.best_step = val, done
             return True
