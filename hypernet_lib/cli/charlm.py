@@ -53,24 +53,22 @@ class UsageError(Exception):
     """Bad input found after parsing; reported as ``error: ...`` with exit status 2."""
 
 
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+def _int_in(what: str, lo: int, hi: Optional[int] = None, outside: Optional[str] = None):
+    """An argparse type: an integer in [lo, hi]; messages say what was expected (``outside`` formats ``v``)."""
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
+        if v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(outside.format(v=v) if outside else f"expected {what}, got {v}")
+        return v
+    return parse
 
 
-def _nonneg_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
+_positive_int = _int_in("a positive integer", 1)
+_nonneg_int = _int_in("an integer >= 0", 0)
+_seed = _int_in("an integer seed", 0, MAX_SEED, "a seed is an integer in [0, 2**64 - 1], got {v}")
 
 
 def _float_in(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False):
@@ -85,16 +83,6 @@ def _float_in(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False
                 f"{v} is outside {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}")
         return v
     return parse
-
-
-def _seed(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed, got {s!r}") from None
-    if not 0 <= v <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"a seed is an integer in [0, 2**64 - 1], got {s}")
-    return v
 
 
 def _positive_float(s: str) -> float:

@@ -684,6 +684,10 @@ def test_cli_help_runs_as_module():
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--hidden_size", "-3", "--data_path", "x"], "argument --hidden_size: expected a positive integer"),
+    (["train", "--hidden_size", "wide", "--data_path", "x"], "expected a positive integer, got 'wide'"),
+    (["train", "--patience", "-1", "--data_path", "x"], "argument --patience: expected an integer >= 0, got -1"),
+    (["train", "--seed", "-1", "--data_path", "x"], "a seed is an integer in [0, 2**64 - 1], got -1"),
+    (["generate", "--load_model", "m.pt", "--seed", "2**8"], "expected an integer seed, got '2**8'"),
     (["train", "--cell", "gru", "--data_path", "x"], "invalid choice: 'gru'"),
     (["train", "--dropout_keep_prob", "1.5", "--data_path", "x"], "is outside (0, 1]"),
     (["generate", "--load_model", "m.pt", "--temperature", "0"], "is outside (0.0, inf)"),
