@@ -9,7 +9,11 @@ Shapes are written with the paper's symbols and, after "=", with the numbers of 
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Optional
+
+from . import _draw
+from ._draw import canvas
 
 __all__ = ["draw_eq2"]
 
@@ -23,26 +27,10 @@ def draw_eq2(ax=None, f: int = 7, n_in: int = 16, n_out: int = 16, n_z: int = 4,
     ``ax``: an axis to draw into (its figure is returned); by default a new figure one text
     column wide.  The numbers default to the MNIST hypernetwork of chapter 2 (d = N_z).
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-
-    from .. import style
-
     d = n_z if d is None else d
-    if ax is None:
-        _, ax = plt.subplots(figsize=style.figsize(4.0, width=0.97))
-    fig = ax.figure
-    ax.set_xlim(0, 10)
-    ax.set_ylim(-0.6, 5.4)
-    ax.set_axis_off()
-
-    def box(x0, y0, w, h, text, fill, size=9):
-        ax.add_patch(FancyBboxPatch((x0, y0), w, h, boxstyle="round,pad=0.05", fc=fill, ec="0.3", lw=1.0))
-        ax.text(x0 + w / 2, y0 + h / 2, text, ha="center", va="center", fontsize=size, linespacing=1.3)
-
-    def arrow(p, q, color="0.25"):
-        ax.add_patch(FancyArrowPatch(p, q, arrowstyle="-|>", mutation_scale=11, color=color, lw=1.1,
-                                     shrinkA=1, shrinkB=1))
+    fig, ax = canvas(ax, 4.0, 0.97, ylim=(-0.6, 5.4))
+    box = partial(_draw.box, ax)
+    arrow = partial(_draw.arrow, ax, scale=11, lw=1.1)
 
     rows = {"1": 3.75, "2": 2.55, "N_{in}": 0.55}             # the input slices drawn: 1, 2, ..., N_in
     h = 0.9

@@ -10,6 +10,11 @@ weight scaling vectors d_h, d_x and the dynamic bias b (N_h numbers per gate). I
 """
 from __future__ import annotations
 
+from functools import partial
+
+from . import _draw
+from ._draw import canvas
+
 __all__ = ["draw_hyperlstm"]
 
 # the hyper cell and what it generates in the hypernetwork's warm tones, the main cell in blue
@@ -21,26 +26,9 @@ def draw_hyperlstm(ax=None):
 
     ``ax``: an axis to draw into (its figure is returned); by default a new figure one text column wide.
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-
-    from .. import style
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=style.figsize(4.6, width=0.96))
-    fig = ax.figure
-    ax.set_xlim(0, 10)
-    ax.set_ylim(-0.15, 6.3)
-    ax.set_axis_off()
-
-    def box(x0, y0, w, h, text, fill, size=9, weight="normal"):
-        ax.add_patch(FancyBboxPatch((x0, y0), w, h, boxstyle="round,pad=0.05", fc=fill, ec="0.3", lw=1.0))
-        ax.text(x0 + w / 2, y0 + h / 2, text, ha="center", va="center", fontsize=size, linespacing=1.3,
-                weight=weight)
-
-    def arrow(p, q, color="0.25", style="-|>", rad=0.0):
-        ax.add_patch(FancyArrowPatch(p, q, arrowstyle=style, mutation_scale=10, color=color, lw=1.0,
-                                     shrinkA=1, shrinkB=1, connectionstyle=f"arc3,rad={rad}"))
+    fig, ax = canvas(ax, 4.6, 0.96, ylim=(-0.15, 6.3))
+    box = partial(_draw.box, ax)
+    arrow = partial(_draw.arrow, ax)
 
     # --- inputs, left
     box(0.05, 1.55, 1.05, 0.6, "$h_{t-1}$", _IN)

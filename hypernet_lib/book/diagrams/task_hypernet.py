@@ -10,6 +10,11 @@ the MLP f(x; Î¸_t) runs on the input x with exactly these weights and predicts Å
 """
 from __future__ import annotations
 
+from functools import partial
+
+from . import _draw
+from ._draw import canvas
+
 __all__ = ["draw_task_hypernet"]
 
 _IN, _HYPER, _THETA, _MAIN = "#eeeeee", "#f9c58d", "#f4a261", "#cfe3f5"
@@ -20,25 +25,11 @@ def draw_task_hypernet(ax=None):
 
     ``ax``: an axis to draw into (its figure is returned); by default a new figure one text column wide.
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-
-    from .. import style
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=style.figsize(3.3, width=0.96))
-    fig = ax.figure
-    ax.set_xlim(0, 10)
-    ax.set_ylim(0, 4.6)
-    ax.set_axis_off()
-
-    def box(x0, y0, w, h, text, fill, size=9):
-        ax.add_patch(FancyBboxPatch((x0, y0), w, h, boxstyle="round,pad=0.05", fc=fill, ec="0.3", lw=1.0))
-        ax.text(x0 + w / 2, y0 + h / 2, text, ha="center", va="center", fontsize=size, linespacing=1.3)
+    fig, ax = canvas(ax, 3.3, 0.96, ylim=(0, 4.6))
+    box = partial(_draw.box, ax)
 
     def arrow(p, q, text=None, color="0.25", dy=0.12):
-        ax.add_patch(FancyArrowPatch(p, q, arrowstyle="-|>", mutation_scale=10, color=color, lw=1.0,
-                                     shrinkA=1, shrinkB=1))
+        _draw.arrow(ax, p, q, color=color)
         if text:
             ax.text((p[0] + q[0]) / 2, (p[1] + q[1]) / 2 + dy, text, ha="center", va="bottom", fontsize=9,
                     color="0.3")
