@@ -6,11 +6,12 @@
         # it unrolls the time loop, so compilation takes minutes on a CPU and grows with --seq
 
 Every row is measured in the same run, the models taking turns, and printed as a ratio to nn.LSTM (cuDNN
-on a GPU, MKL/oneDNN on a CPU), the baseline the issue sets (target: HyperLSTM <= 2x).  Rows: our
-LN-LSTM; HyperLSTM and LN-HyperLSTM as the library runs them (``hyperlstm_fast``: no autograd graph in the
-time loop, a hand-written backward); the same LN-HyperLSTM through ``forward_reference`` (the readable
-loop that autograd differentiates), to show what the hand-written backward buys; with ``--naive`` the
-direct per-gate loop.  Memory: the bytes kept for the backward pass (activations, measured the same way
+on a GPU, MKL/oneDNN on a CPU), the baseline.  Rows: our LN-LSTM; HyperLSTM and LN-HyperLSTM as the
+library runs them (``hyperlstm_fast``: no autograd graph in the time loop, a hand-written backward, and on
+the CPU the elementwise work of each step in one C++ kernel call); LN-HyperLSTM with the kernels switched
+off (``hyperlstm_native.ENABLED = False``: the torch loop, what runs where no compiler is found), to show what
+the kernels buy; the same LN-HyperLSTM through ``forward_reference`` (the readable loop that autograd
+differentiates), to show what the hand-written backward buys; with ``--naive`` the direct per-gate loop.  Memory: the bytes kept for the backward pass (activations, measured the same way
 on any device; this is what grows with batch × sequence length) and, on CUDA, the peak allocated memory
 of a forward+backward pass.
 """
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, ".")
 from hypernet_lib.analysis import speed_rows, time_fwd_bwd
-from hypernet_lib.nn import LN_EPS, HyperLSTMLayer
+from hypernet_lib.nn import LN_EPS, HyperLSTMLayer, kernel_status
 from hypernet_lib.runtime import machine_line  # noqa: E402
 
 
@@ -137,6 +138,8 @@ def main(argv=None):
     Hh = a.hyper or (128 if big else 64)
     torch.manual_seed(0)
     print(f"machine: {machine_line(device)}")
+    if device.type == "cpu":
+        print(f"C++ step kernels: {kernel_status()}")
     print(f"sizes: N_h={H}, N_ĥ={Hh}, N_z={Nz}, batch={B}, seq={T}, one-hot input over V={V}; "
           f"median of {reps} forward+backward passes, models measured in turn")
     x = torch.randint(0, V, (T, B), device=device)

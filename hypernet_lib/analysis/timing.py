@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ..checks import MAX_SEED, check_int, check_positive_ints
 from ..nn.conditional import IMPLS, PerSampleLinear
+from ..nn import hyperlstm_native
 from ..nn.hyperlstm import HyperLSTMLayer, LayerNormLSTMLayer, TorchLSTMLayer
 from ..runtime import machine_line
 
@@ -53,18 +54,29 @@ def speed_rows(vocab_size: int, hidden_size: int, hyper_num_units: int, n_z: int
                device=None, seed: int = 0) -> Dict[str, Callable[[torch.Tensor], Tuple]]:
     """The layers a speed comparison runs, each as ``fn(ids) -> (out, state)`` on the same one-hot input:
     nn.LSTM (the baseline; fed ``F.one_hot`` floats), our LN-LSTM, HyperLSTM and LN-HyperLSTM as the
-    library runs them (the fast path), and the LN-HyperLSTM's ``forward_reference`` (autograd loop)."""
+    library runs them (the fast path), on the CPU the LN-HyperLSTM's fast path with its C++ step kernels
+    switched off (the torch loop; only where the kernels are built), and the LN-HyperLSTM's
+    ``forward_reference`` (autograd loop)."""
     torch.manual_seed(seed)
     V = vocab_size
     lstm = TorchLSTMLayer(V, hidden_size).to(device)
     ln_lstm = LayerNormLSTMLayer(V, hidden_size).to(device)
     hyper = HyperLSTMLayer(V, hidden_size, hyper_num_units, n_z, use_layer_norm=False).to(device)
     ln_hyper = HyperLSTMLayer(V, hidden_size, hyper_num_units, n_z, use_layer_norm=True).to(device)
-    return {"nn.LSTM (baseline)": lambda ids: lstm(F.one_hot(ids, V).float()),
+    rows = {"nn.LSTM (baseline)": lambda ids: lstm(F.one_hot(ids, V).float()),
             "LN-LSTM": ln_lstm,
             "HyperLSTM": hyper,
-            "LN-HyperLSTM": ln_hyper,
-            "LN-HyperLSTM, autograd loop": ln_hyper.forward_reference}
+            "LN-HyperLSTM": ln_hyper}
+    if hyperlstm_native.usable(ln_hyper.W_rec.device, ln_hyper.W_rec.dtype):
+        def torch_loop(ids):                    # the forward pass decides which backward runs
+            before, hyperlstm_native.ENABLED = hyperlstm_native.ENABLED, False
+            try:
+                return ln_hyper(ids)
+            finally:
+                hyperlstm_native.ENABLED = before
+        rows["LN-HyperLSTM, torch loop"] = torch_loop
+    rows["LN-HyperLSTM, autograd loop"] = ln_hyper.forward_reference
+    return rows
 
 
 def time_fwd_bwd(rows: Dict[str, Callable[[torch.Tensor], Tuple]], ids: torch.Tensor, repeats: int = 3,

@@ -8,7 +8,9 @@ from .conditional import (IMPLS, apply_loop, apply_bmm, apply_einsum, PerSampleL
 from .fewshot import (METHODS, ConvEncoder, prototypes, ProtoNet, HyperFewShot, FineTune)
 from .generator import (HyperConvGenerator, direct_eq2)
 from .hyperlstm import (CELLS, GATES, SOURCES, FORGET_BIAS, HyperLSTMLayer, LayerNormLSTMLayer, TorchLSTMLayer)
-from .hyperlstm_fast import (LN_EPS, Params, release_workspace, hyperlstm_sequence)
+from .hyperlstm_buffers import (LN_EPS, Params, release_workspace)
+from .hyperlstm_fast import (hyperlstm_sequence,)
+from .hyperlstm_native import (kernel_status,)
 from .hyperlstm_readable import (layer_norm, ReadableHyperLSTMCell)
 from .init import (INIT_NAMES, INITS, GENERATOR_INITS, check_init, hyperfan_variance)
 from .mnist import (StaticHyperConv2d, MNISTConvNet, MNISTHyperNet, mnist_net, interpolate_z)
@@ -24,7 +26,7 @@ __all__ = ["CharLM", "upgrade_config", "detach_state", "lstm_hidden_for_params",
            "TaskHyperNet", "output_regularizer", "METHODS", "ConvEncoder", "prototypes", "ProtoNet",
            "HyperFewShot", "FineTune", "HyperConvGenerator", "direct_eq2", "CELLS", "GATES", "SOURCES", "FORGET_BIAS",
            "HyperLSTMLayer", "LayerNormLSTMLayer", "TorchLSTMLayer", "LN_EPS", "Params", "release_workspace",
-           "hyperlstm_sequence", "layer_norm", "ReadableHyperLSTMCell", "INIT_NAMES", "INITS",
+           "hyperlstm_sequence", "kernel_status", "layer_norm", "ReadableHyperLSTMCell", "INIT_NAMES", "INITS",
            "GENERATOR_INITS", "check_init", "hyperfan_variance", "StaticHyperConv2d", "MNISTConvNet",
            "MNISTHyperNet", "mnist_net", "interpolate_z", "tile_grid", "layer_grid", "tiles_by_layer",
            "kernel_from_tiles", "TiledConvEmbeddings", "num_params", "unflatten", "check_weights",

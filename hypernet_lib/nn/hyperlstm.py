@@ -55,7 +55,7 @@ import torch.nn.functional as F
 
 from ..checks import check_float, check_ids_in_range, check_int, check_state
 from . import hyperlstm_fast
-from .hyperlstm_fast import (
+from .hyperlstm_buffers import (
     LN_EPS,  # 1e-3, as in Ha's code: one constant for every implementation
 )
 

@@ -15,7 +15,14 @@ with one small matmul *per step*.  This module runs the same equations (Ha et al
   T·B rows** after the loop (W_in, W_rec, W_ĥ, W_z, and one bmm for the 12 W_·z), and the layer-norm
   gains and biases one reduction each, in place on spent buffers (:func:`_ln_affine_grads`);
 * **memory**: the large buffers go back to a workspace after the backward pass and are handed out again
-  on the next call (a fresh multi-megabyte CPU tensor costs a page fault per 4 KiB on first touch).
+  on the next call (a fresh multi-megabyte CPU tensor costs a page fault per 4 KiB on first touch);
+* **on the CPU, fused steps**: the loops above still make ~25 torch calls per step forward and ~50
+  backward, each a few microseconds of dispatch.  :mod:`hypernet_lib.nn.hyperlstm_native` keeps the
+  matrix products in torch and does everything between them in one call of a small C++ kernel
+  (``hyperlstm_kernels.cpp``, built on first use): five calls per step each way.  Where the kernels
+  cannot be built (no compiler, not Linux) or do not apply (CUDA, other dtypes), the torch loops here run
+  instead, silently; ``kernel_status()`` says which.  Both loops share their buffers and the weight
+  gradients after the loop (:mod:`hypernet_lib.nn.hyperlstm_buffers`).
 
 The backward equations, per step and gate (σ' = s(1 − s) for the sigmoid gates i, f, o, tanh' = 1 − s² for
 g; ⊙ elementwise; LN⁻ᵀ the layer-norm input gradient, ``native_layer_norm_backward``)::
@@ -33,95 +40,26 @@ g; ⊙ elementwise; LN⁻ᵀ the layer-norm input gradient, ``native_layer_norm_
     ∂c_{t−1} = ∂c_t ⊙ σ(f),   ∂ĉ_{t−1} likewise.
 
 Tests check values and gradients of every option (layer norm on/off, z from ĥ_t or ĥ_{t−1}, recurrent
-dropout, carried state, float or integer input, one-step sequences, stacked layers) against the autograd
-reference in float64; ``benchmarks/bench_hyperlstm.py``
-measures the speed against ``nn.LSTM``.
+dropout, carried state, float or integer input, one-step sequences, stacked layers), with and without the
+kernels, against the autograd reference in float64; ``benchmarks/bench_hyperlstm.py`` measures the speed
+against ``nn.LSTM``.
 """
 from __future__ import annotations
 
 import contextlib
-from collections import OrderedDict
-from typing import NamedTuple, Optional, Tuple
+from typing import Tuple
 
 import torch
 from torch.autograd.function import once_differentiable
 
+from . import hyperlstm_native as native
 from ..checks import check_ids_in_range, check_shape, check_state
+from .hyperlstm_buffers import (LN_EPS, _WORKSPACE, Params, _forget_vector, _ln_affine_grads, _project,  # noqa: F401
+                                _weight_grads, release_workspace)
 
-__all__ = ["LN_EPS", "Params", "release_workspace", "hyperlstm_sequence"]
-
-LN_EPS = 1e-3          # layer-norm ε of Ha's code (hyperlstm.LN_EPS is this constant)
-
+__all__ = ["hyperlstm_sequence"]
 
 _ln_backward = torch.ops.aten.native_layer_norm_backward
-
-
-class Params(NamedTuple):
-    """The layer's parameters (see :class:`~hypernet_lib.nn.hyperlstm.HyperLSTMLayer`).  ``b_hat`` is None with
-    layer norm; the eight layer-norm tensors are None without it."""
-    W_in: torch.Tensor         # (I, 4N_h + 4N_ĥ)    [W_x | Ŵ_x]
-    b_hat: Optional[torch.Tensor]   # (4N_ĥ,)   hyper cell bias (no layer norm only)
-    W_rec: torch.Tensor        # (N_h, 4N_h + 4N_ĥ)  [W_h | Ŵ_h]
-    W_hath: torch.Tensor       # (N_ĥ, 4N_ĥ)
-    W_z: torch.Tensor          # (N_ĥ, 12 N_z)
-    b_z: torch.Tensor          # (8 N_z,)
-    W_d: torch.Tensor          # (12, N_z, N_h)
-    b_0: torch.Tensor          # (4 N_h,)
-    ln_gain: Optional[torch.Tensor] = None        # (4, N_h)
-    ln_bias: Optional[torch.Tensor] = None
-    ln_c_gain: Optional[torch.Tensor] = None      # (N_h,)
-    ln_c_bias: Optional[torch.Tensor] = None
-    ln_hat_gain: Optional[torch.Tensor] = None    # (4, N_ĥ)
-    ln_hat_bias: Optional[torch.Tensor] = None
-    ln_hat_c_gain: Optional[torch.Tensor] = None  # (N_ĥ,)
-    ln_hat_c_bias: Optional[torch.Tensor] = None
-
-
-class _Workspace:
-    """Keeps the large per-sequence buffers between calls and hands them out again.
-
-    On a CPU a freshly allocated multi-megabyte tensor is fresh virtual memory: the first write to each
-    4 KiB page traps into the kernel, which zeroes it.  The time loop writes tens to hundreds of MiB of
-    buffers per call, so without reuse those page faults cost more than the arithmetic.  Buffers are
-    keyed by (shape, dtype, device); at most ``per_key`` are kept per key and ``max_keys`` keys (least
-    recently used go first).  :func:`release_workspace` empties it."""
-
-    def __init__(self, per_key: int = 4, max_keys: int = 32):
-        self.per_key, self.max_keys = per_key, max_keys
-        self.free: "OrderedDict[tuple, list]" = OrderedDict()
-
-    def take(self, shape, like: torch.Tensor) -> torch.Tensor:
-        key = (tuple(shape), like.dtype, like.device)
-        stack = self.free.get(key)
-        if stack:
-            self.free.move_to_end(key)
-            return stack.pop()
-        return like.new_empty(shape)
-
-    def give(self, *tensors) -> None:
-        for t in tensors:
-            if t is None:
-                continue
-            key = (tuple(t.shape), t.dtype, t.device)
-            stack = self.free.setdefault(key, [])
-            self.free.move_to_end(key)
-            if len(stack) < self.per_key:
-                stack.append(t)
-        while len(self.free) > self.max_keys:
-            self.free.popitem(last=False)
-
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for stack in self.free.values() for t in stack)
-
-
-_WORKSPACE = _Workspace()
-
-
-def release_workspace() -> int:
-    """Free the buffers the fast path keeps for reuse; returns the bytes released."""
-    n = _WORKSPACE.nbytes()
-    _WORKSPACE.free.clear()
-    return n
 
 
 def _without_autocast(device_type: str):
@@ -134,32 +72,13 @@ def _without_autocast(device_type: str):
     return torch.autocast(device_type, enabled=False) if on else contextlib.nullcontext()
 
 
-def _forget_vector(like: torch.Tensor, forget_bias: float) -> torch.Tensor:
-    """(4,) = (0, 0, forget_bias, 0): the constant forget-gate bias, gate order i, g, f, o."""
-    v = torch.zeros(4, dtype=like.dtype, device=like.device)
-    v[2] = forget_bias
-    return v
-
-
-def _project(x: torch.Tensor, p: Params, H: int) -> torch.Tensor:
-    """xin = [W_x x_t | Ŵ_x x_t + b̂] for the whole sequence, one matmul (a row gather for integer ids),
-    into a workspace buffer: (T, B, 4N_h + 4N_ĥ)."""
-    T, B = x.shape[:2]
-    N = p.W_in.shape[1]
-    xin = _WORKSPACE.take((T, B, N), p.W_in)
-    if x.is_floating_point():
-        torch.mm(x.reshape(T * B, -1), p.W_in, out=xin.view(T * B, N))
-    else:
-        torch.index_select(p.W_in, 0, x.reshape(-1), out=xin.view(T * B, N))
-    if p.b_hat is not None:
-        xin[..., 4 * H:] += p.b_hat
-    return xin
-
-
 def _run(x, state, p: Params, *, ln: bool, z_current: bool, masks, forget_bias: float, save: bool,
          keep_d: bool):
     """The forward time loop over x: (T, B) integer ids or (T, B, I) floats.
     Returns out (T, B, N_h), final state, saved buffers (or None), d (T, 12, B, N_h) or None."""
+    if not keep_d and native.usable(x.device, p.W_in.dtype):
+        return native.run(x, state, p, ln=ln, z_current=z_current, masks=masks, forget_bias=forget_bias,
+                          save=save)
     T, B = x.shape[:2]
     xin = _project(x, p, state[0].shape[1])
     h0, c0, hh0, hc0 = state
@@ -250,17 +169,6 @@ def _run(x, state, p: Params, *, ln: bool, z_current: bool, masks, forget_bias: 
     return out, final, saved, D_all
 
 
-def _ln_affine_grads(dy, x, mean, rstd, gate_axis=None):
-    """∂gain = Σ dy ⊙ LN(x), ∂bias = Σ dy over all steps and samples, computed in place (x and dy are
-    overwritten).  dy, x: (T, B, [4,] N) or with ``gate_axis=1`` (T, 4, B, N); the sums keep the gate axis.
-    Summing dim 0 first keeps every reduction over contiguous rows (a (0, 2) reduction is ~10× slower)."""
-    rest = 0 if gate_axis is None else 1            # after summing dim 0: the batch axis of what is left
-    db = dy.sum(0).sum(rest)
-    x.sub_(mean).mul_(rstd)                         # LN(x) before the gain
-    dg = dy.mul_(x).sum(0).sum(rest)
-    return dg, db
-
-
 def _backward(ctx, x, out, g_out, g_state):
     """The reverse loop (equations in the module docstring).  Returns the gradients of x (None for ids),
     the initial state and the parameters."""
@@ -269,6 +177,8 @@ def _backward(ctx, x, out, g_out, g_state):
         raise RuntimeError("backward through the HyperLSTM fast path ran twice on one forward pass (its buffers "
                            "are reused after the first); for retain_graph=True set layer.fast = False")
     ctx.saved = None
+    if sv.get("native"):
+        return native.backward(ctx, x, out, g_out, g_state, sv)
     T, B, H = g_out.shape
     Hh, Nz = p.W_hath.shape[0], p.W_d.shape[1]
     R_all, A_all, s_all, th_all, Z_all = sv["R_all"], sv["A_all"], sv["s_all"], sv["th_all"], sv["Z_all"]
@@ -370,33 +280,11 @@ def _backward(ctx, x, out, g_out, g_state):
             dhh_prev += dzsrc
         dh = torch.mm(dR, W_recT, out=dh_bufs[nxt])                      # ∂h_{t-1}, one matmul for both cells
         dc, dhh, dhc = dc_prev, dhh_prev, dhc_prev
-    # ---- weight gradients: one matmul / reduction over all T·B rows
-    TB = T * B
-    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731   (steps × batch) rows
-    dW_rec = torch.addmm(h0.t() @ dR_all[0], rows(out[:-1]).t(), rows(dR_all[1:]))   # h_0 .. h_{T-1}
-    dW_hath = rows(HH_all[:-1]).t() @ rows(dR_all[..., 4 * H:])
-    dW_z = rows(HH_all[1:] if z_current else HH_all[:-1]).t() @ rows(dZ_all)
-    db_z = dZ_all[..., :8 * Nz].sum((0, 1))
-    dW_d = torch.bmm(Z_all.view(TB, 12, Nz).permute(1, 2, 0), dd_all.view(12, TB, H))   # Σ_t zᵀ ∂d
-    db_0 = dd_all[8:].sum((1, 2)).reshape(4 * H)
-    dxin[..., 4 * H:] = dR_all[..., 4 * H:]
-    if x.is_floating_point():                                           # xin = x W_in
-        dW_in = rows(x).t() @ rows(dxin)
-        dx = (rows(dxin) @ p.W_in.t()).view(x.shape) if ctx.needs_input_grad[2] else None
-    else:                                                               # xin = W_in[ids]
-        dW_in = torch.zeros_like(p.W_in).index_add_(0, x.reshape(-1), rows(dxin))
-        dx = None
-    db_hat = dxin[..., 4 * H:].sum((0, 1)) if p.b_hat is not None else None
-    ln_grads = (None,) * 8
-    if ln:      # in place on buffers no longer needed (a fresh temporary this size costs page faults)
-        ln_grads = (*_ln_affine_grads(dY_all, P_all, mP, rP, gate_axis=1),
-                    *_ln_affine_grads(dcn_all, C_all[1:], mc, rc),
-                    *_ln_affine_grads(dgy_all, A_all.view(T, B, 4, Hh), mA, rA),
-                    *_ln_affine_grads(dhcn_all, HC_all[1:], mhc, rhc))
+    dx, dparams = _weight_grads(ctx, x, out, sv, dR_all, dZ_all, dd_all, dxin, dY_all, dcn_all, dgy_all, dhcn_all)
     spare = [b for b in dh_bufs + dc_bufs if b is not dh and b is not dc]   # dh, dc are returned
     _WORKSPACE.give(*(v for k, v in sv.items() if k not in ("h0", "stats")), dxin, u, u2, *spare,
                     dR_all, dZ_all, dY_all, dd_all, dcn_all, dgy_all, dhcn_all, dS, ds, d_buf, SS, deriv, tmp)
-    return dx, (dh, dc, dhh, dhc), (dW_in, db_hat, dW_rec, dW_hath, dW_z, db_z, dW_d, db_0) + ln_grads
+    return dx, (dh, dc, dhh, dhc), dparams
 
 
 class _HyperLSTMFunction(torch.autograd.Function):

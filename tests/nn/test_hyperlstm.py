@@ -201,7 +201,10 @@ def _fast_and_reference(layer, x, state, extra_inputs=()):
 @pytest.mark.parametrize("z_from", ["current", "previous"])
 @pytest.mark.parametrize("dropout", [False, True])
 @pytest.mark.parametrize("ids", [False, True])
-def test_fast_path_equals_reference_values_and_gradients(ln, z_from, dropout, ids):
+@pytest.mark.parametrize("kernels", [True, False], ids=["c++ step kernels", "torch loop"])
+def test_fast_path_equals_reference_values_and_gradients(ln, z_from, dropout, ids, kernels, monkeypatch):
+    from hypernet_lib.nn import hyperlstm_native
+    monkeypatch.setattr(hyperlstm_native, "ENABLED", kernels)
     torch.manual_seed(0)
     layer = HyperLSTMLayer(7, 6, 5, 3, use_layer_norm=ln, z_from=z_from, use_recurrent_dropout=dropout,
                               dropout_keep_prob=0.7).double()

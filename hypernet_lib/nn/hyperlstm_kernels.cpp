@@ -1,0 +1,365 @@
+// The elementwise work of one HyperLSTM time step, fused into four loops (chapter 5's CPU fast path).
+//
+// hyperlstm_fast.py runs the time loop in Python: per step it calls torch for the matrix products and one
+// of these functions for everything between them.  Without them a step is ~60 small torch calls; each costs
+// a few microseconds of dispatch, which at the chapter's size (B = 32, N_h = 256) is most of the time.
+// The equations are Ha et al. (2016), Sec. 3.2 (Eqs. 10-13) as written out in hyperlstm_fast.py's
+// docstring; the buffers and their layouts are those of hyperlstm_fast._run / _backward:
+//
+//   xin    (T, B, 4N_h + 4N_hat)  [W_x x_t | W^_x x_t + b^]       R_all  (T, B, 4N_h + 4N_hat)  h_{t-1}[W_h | W^_h]
+//   A_all  (T, B, 4, N_hat)        hyper pre-activations A^        s_all  (T, B, 4, N_hat)  hyper gate activations
+//   HC_all, HH_all (T+1, B, N_hat) c^_t, h^_t                      th_all (T, B, N_hat)     tanh(LN(c^_t))
+//   Z_all  (T, B, 12, N_z)         z = [z_h | z_x | z_b] per gate  W_d    (12, N_z, N_h)
+//   P_all, S_all (T, 4, B, N_h)    main pre-activations / gates    C_all  (T+1, B, N_h)     c_t
+//   TC_all (T, B, N_h)             tanh(LN(c_t))                   out    (T, B, N_h)       h_t
+//   layer-norm means and 1/sigma:  mA, rA (T, B, 4); mhc, rhc (T, B); mP, rP (T, 4, B); mc, rc (T, B)
+//
+// Gate order i, g, f, o; sigma for i, f, o and tanh for g.  Layer norm as torch.native_layer_norm: biased
+// variance, 1/sqrt(var + eps).  The caller passes two int64 arrays: the sizes and flags, and the buffers'
+// addresses (hyperlstm_fast.PTR_NAMES lists them in the order of enum Ptr).  Built with -ffast-math so that exp and tanh
+// vectorise (glibc's libmvec); linked without it, so the process's floating-point mode is left alone.
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+enum Dim { T_, B_, H_, HH_, NZ_, LN_, MASK_, ZCUR_, NDIMS_ };
+enum Ptr {
+  XIN, A_ALL, S_ALL, HC_ALL, HH_ALL, TH_ALL, MA, RA, MHC, RHC, G_HAT, B_HAT, G_HAT_C, B_HAT_C,
+  Z_ALL, W_D, B0, R_ALL, P_ALL, S_MAIN, C_ALL, TC_ALL, OUT, MP, RP, MC, RC, G_MAIN, B_MAIN, G_C, B_C, MASKS,
+  // backward only
+  G_OUT, DH, DC, DHH, DHC, DZSRC, DCN_ALL, DY_ALL, DD_ALL, DR_ALL, DXIN, DZ_ALL, DGY_ALL, DHCN_ALL, NPTRS_
+};
+
+template <typename S> inline S sigm(S x) { return S(1) / (S(1) + std::exp(-x)); }
+
+template <typename S> struct Ctx {
+  int64_t T, B, H, Hh, Nz, NN;
+  bool ln, mask, zcur;
+  S eps;
+  const int64_t* p;
+  Ctx(const int64_t* dims, const int64_t* ptrs, double eps_)
+      : T(dims[T_]), B(dims[B_]), H(dims[H_]), Hh(dims[HH_]), Nz(dims[NZ_]), NN(4 * dims[H_] + 4 * dims[HH_]),
+        ln(dims[LN_] != 0), mask(dims[MASK_] != 0), zcur(dims[ZCUR_] != 0), eps(S(eps_)), p(ptrs) {}
+  S* at(Ptr k) const { return reinterpret_cast<S*>(p[k]); }
+};
+
+// mean and 1/sigma of x[0..n)
+template <typename S> inline void moments(const S* __restrict x, int64_t n, S eps, S& m, S& r) {
+  S sum = 0;
+  for (int64_t j = 0; j < n; ++j) sum += x[j];
+  m = sum / S(n);
+  S var = 0;
+  for (int64_t j = 0; j < n; ++j) { S d = x[j] - m; var += d * d; }
+  r = S(1) / std::sqrt(var / S(n) + eps);
+}
+
+// layer-norm input gradient: dx = r/n (n g - sum g - xh sum(g xh)),  g = dy * gain (gain may be null),
+// xh = (x - m) r.  Written to dx (may alias nothing else), or added to it when add is true.
+template <typename S>
+inline void ln_backward(const S* __restrict dy, const S* __restrict gain, const S* __restrict x, int64_t n, S m,
+                        S r, S* __restrict dx, bool add) {
+  S s1 = 0, s2 = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    S g = gain ? dy[j] * gain[j] : dy[j];
+    s1 += g;
+    s2 += g * (x[j] - m) * r;
+  }
+  const S a = r / S(n);
+  for (int64_t j = 0; j < n; ++j) {
+    S g = gain ? dy[j] * gain[j] : dy[j];
+    S v = a * (S(n) * g - s1 - (x[j] - m) * r * s2);
+    dx[j] = add ? dx[j] + v : v;
+  }
+}
+
+// ---- forward, hyper cell: A^ += W^_x x_t; gates; c^_t; h^_t = sigma(o^) tanh(LN(c^_t))         (Eq. 10)
+template <typename S> void hyper_fwd(const Ctx<S>& c, int64_t t, int64_t b, S* __restrict) {
+  const int64_t B = c.B, H = c.H, Hh = c.Hh;
+  {
+    const int64_t tb = t * B + b;
+    const S* __restrict xh = c.at(XIN) + tb * c.NN + 4 * H;
+    S* __restrict A = c.at(A_ALL) + tb * 4 * Hh;
+    S* __restrict s = c.at(S_ALL) + tb * 4 * Hh;
+    for (int64_t k = 0; k < 4; ++k) {
+      S* __restrict a = A + k * Hh;
+      S* __restrict sk = s + k * Hh;
+      const S* __restrict bias = c.at(B_HAT) + k * Hh;
+      for (int64_t j = 0; j < Hh; ++j) a[j] += xh[k * Hh + j];
+      if (c.ln) {
+        S m, r;
+        moments(a, Hh, c.eps, m, r);
+        c.at(MA)[tb * 4 + k] = m, c.at(RA)[tb * 4 + k] = r;
+        const S* __restrict g = c.at(G_HAT) + k * Hh;
+        for (int64_t j = 0; j < Hh; ++j) sk[j] = (a[j] - m) * r * g[j] + bias[j];
+      } else {
+        for (int64_t j = 0; j < Hh; ++j) sk[j] = a[j] + bias[j];
+      }
+      if (k == 1) for (int64_t j = 0; j < Hh; ++j) sk[j] = std::tanh(sk[j]);
+      else        for (int64_t j = 0; j < Hh; ++j) sk[j] = sigm(sk[j]);
+    }
+    const S* __restrict hc0 = c.at(HC_ALL) + tb * Hh;
+    S* __restrict hc = c.at(HC_ALL) + (tb + B) * Hh;
+    S* __restrict th = c.at(TH_ALL) + tb * Hh;
+    S* __restrict hh = c.at(HH_ALL) + (tb + B) * Hh;
+    for (int64_t j = 0; j < Hh; ++j) hc[j] = s[2 * Hh + j] * hc0[j] + s[j] * s[Hh + j];      // c^_t
+    if (c.ln) {
+      S m, r;
+      moments(hc, Hh, c.eps, m, r);
+      c.at(MHC)[tb] = m, c.at(RHC)[tb] = r;
+      const S* __restrict g = c.at(G_HAT_C);
+      const S* __restrict bb = c.at(B_HAT_C);
+      for (int64_t j = 0; j < Hh; ++j) th[j] = std::tanh((hc[j] - m) * r * g[j] + bb[j]);
+    } else {
+      for (int64_t j = 0; j < Hh; ++j) th[j] = std::tanh(hc[j]);
+    }
+    for (int64_t j = 0; j < Hh; ++j) hh[j] = s[3 * Hh + j] * th[j];                            // h^_t
+  }
+}
+
+// d[q] = z_q W_d[q] for one sample and gate group q: (N_z) x (N_z, N_h)                     (Eq. 12)
+template <typename S> inline void scale_vector(const Ctx<S>& c, const S* __restrict zb, int64_t q, S* __restrict d) {
+  const S* __restrict W = c.at(W_D) + q * c.Nz * c.H;
+  for (int64_t j = 0; j < c.H; ++j) d[j] = 0;
+  for (int64_t n = 0; n < c.Nz; ++n) {
+    const S zq = zb[q * c.Nz + n];
+    const S* __restrict w = W + n * c.H;
+    for (int64_t j = 0; j < c.H; ++j) d[j] += zq * w[j];
+  }
+}
+
+// ---- forward, main cell: P = d_h * W_h h + d_x * W_x x + W_bz z_b + b_0 (Eq. 13), LN, gates, c_t, h_t
+template <typename S> void main_fwd(const Ctx<S>& c, int64_t t, int64_t b, S* __restrict scratch) {
+  const int64_t B = c.B, H = c.H;
+  S* dh = scratch;
+  S* dx = scratch + H;
+  S* dbz = scratch + 2 * H;
+  {
+    const int64_t tb = t * B + b;
+    const S* zb = c.at(Z_ALL) + tb * 12 * c.Nz;
+    for (int64_t k = 0; k < 4; ++k) {
+      const int64_t tkb = (t * 4 + k) * B + b;
+      const S* __restrict Rk = c.at(R_ALL) + tb * c.NN + k * H;
+      const S* __restrict Xk = c.at(XIN) + tb * c.NN + k * H;
+      const S* __restrict b0 = c.at(B0) + k * H;
+      S* __restrict P = c.at(P_ALL) + tkb * H;
+      S* __restrict Sk = c.at(S_MAIN) + tkb * H;
+      scale_vector(c, zb, k, dh);
+      scale_vector(c, zb, 4 + k, dx);
+      scale_vector(c, zb, 8 + k, dbz);
+      for (int64_t j = 0; j < H; ++j) P[j] = dh[j] * Rk[j] + dx[j] * Xk[j] + dbz[j] + b0[j];
+      if (c.ln) {
+        S m, r;
+        moments(P, H, c.eps, m, r);
+        c.at(MP)[tkb] = m, c.at(RP)[tkb] = r;
+        const S* __restrict g = c.at(G_MAIN) + k * H;
+        const S* __restrict bm = c.at(B_MAIN) + k * H;
+        for (int64_t j = 0; j < H; ++j) Sk[j] = (P[j] - m) * r * g[j] + bm[j];
+      } else {
+        for (int64_t j = 0; j < H; ++j) Sk[j] = P[j];
+      }
+      if (k == 1) for (int64_t j = 0; j < H; ++j) Sk[j] = std::tanh(Sk[j]);
+      else        for (int64_t j = 0; j < H; ++j) Sk[j] = sigm(Sk[j]);
+    }
+    const S* __restrict S0 = c.at(S_MAIN) + (t * 4 * B + b) * H;
+    const S* __restrict S1 = S0 + B * H;
+    const S* __restrict S2 = S1 + B * H;
+    const S* __restrict S3 = S2 + B * H;
+    const S* __restrict mk = c.mask ? c.at(MASKS) + tb * H : nullptr;
+    const S* __restrict c0 = c.at(C_ALL) + tb * H;
+    S* __restrict cc = c.at(C_ALL) + (tb + B) * H;
+    S* __restrict tc = c.at(TC_ALL) + tb * H;
+    S* __restrict h = c.at(OUT) + tb * H;
+    if (mk) for (int64_t j = 0; j < H; ++j) cc[j] = S2[j] * c0[j] + S0[j] * S1[j] * mk[j];   // c_t, dropout on g
+    else    for (int64_t j = 0; j < H; ++j) cc[j] = S2[j] * c0[j] + S0[j] * S1[j];
+    if (c.ln) {
+      S m, r;
+      moments(cc, H, c.eps, m, r);
+      c.at(MC)[tb] = m, c.at(RC)[tb] = r;
+      const S* __restrict g = c.at(G_C);
+      const S* __restrict bb = c.at(B_C);
+      for (int64_t j = 0; j < H; ++j) tc[j] = std::tanh((cc[j] - m) * r * g[j] + bb[j]);
+    } else {
+      for (int64_t j = 0; j < H; ++j) tc[j] = std::tanh(cc[j]);
+    }
+    for (int64_t j = 0; j < H; ++j) h[j] = S3[j] * tc[j];                                       // h_t
+  }
+}
+
+// ---- backward, main cell: from dL/dh_t (carried + output) and dL/dc_t to dL/dd, dL/d(W_h h), dL/d(W_x x),
+// dL/dz and dL/dc_{t-1}.  The carried gradients sit in two-slot buffers: step t reads slot t%2 and writes
+// dL/dc_{t-1} to slot (t+1)%2 (Python's matmuls write dL/dh_{t-1} and dL/dh^_{t-1} there too).
+template <typename S> void main_bwd(const Ctx<S>& c, int64_t t, int64_t b, S* __restrict scratch) {
+  const int64_t B = c.B, H = c.H, TBH = c.T * c.B * c.H;
+  const int64_t rd = t & 1, wr = (t + 1) & 1;
+  S* dcv = scratch;            // dL/dc_t (all of it)
+  S* d = scratch + H;          // d_h or d_x of one gate, recomputed
+  S* dS = scratch + 2 * H;     // dL/d(gate activation), 4 rows
+  {
+    const int64_t tb = t * B + b;
+    const S* __restrict go = c.at(G_OUT) + tb * H;
+    const S* __restrict dh = c.at(DH) + (rd * B + b) * H;
+    const S* __restrict dc = c.at(DC) + (rd * B + b) * H;
+    S* __restrict dcp = c.at(DC) + (wr * B + b) * H;
+    const S* __restrict tc = c.at(TC_ALL) + tb * H;
+    const S* __restrict S0 = c.at(S_MAIN) + (t * 4 * B + b) * H;
+    const S* __restrict S1 = S0 + B * H;
+    const S* __restrict S2 = S1 + B * H;
+    const S* __restrict S3 = S2 + B * H;
+    const S* __restrict mk = c.mask ? c.at(MASKS) + tb * H : nullptr;
+    const S* __restrict cc = c.at(C_ALL) + (tb + B) * H;
+    const S* __restrict c0 = c.at(C_ALL) + tb * H;
+    S* __restrict dcn = c.at(DCN_ALL) + tb * H;
+    // h_t = sigma(o) tanh(LN(c_t))
+    for (int64_t j = 0; j < H; ++j) {
+      S v = dh[j] + go[j];
+      dS[3 * H + j] = v * tc[j];
+      S u = v * S3[j];
+      dcn[j] = u - u * tc[j] * tc[j];
+    }
+    if (c.ln) {
+      for (int64_t j = 0; j < H; ++j) dcv[j] = dc[j];
+      ln_backward(dcn, c.at(G_C), cc, H, c.at(MC)[tb], c.at(RC)[tb], dcv, true);
+    } else {
+      for (int64_t j = 0; j < H; ++j) dcv[j] = dc[j] + dcn[j];
+    }
+    // c_t = sigma(f) c_{t-1} + sigma(i) g~ (g~ = tanh(g) * mask)
+    for (int64_t j = 0; j < H; ++j) {
+      dS[j] = dcv[j] * S1[j];
+      dS[H + j] = dcv[j] * S0[j];
+      dS[2 * H + j] = dcv[j] * c0[j];
+      dcp[j] = dcv[j] * S2[j];
+    }
+    if (mk) for (int64_t j = 0; j < H; ++j) { dS[j] *= mk[j]; dS[H + j] *= mk[j]; }
+    S* __restrict dZ = c.at(DZ_ALL) + tb * 12 * c.Nz;
+    const S* zb = c.at(Z_ALL) + tb * 12 * c.Nz;
+    for (int64_t k = 0; k < 4; ++k) {
+      const int64_t tkb = (t * 4 + k) * B + b;
+      const S* __restrict Sk = S0 + k * B * H;
+      S* __restrict dY = c.at(DY_ALL) + tkb * H;
+      const S* __restrict dSk = dS + k * H;
+      if (k == 1) for (int64_t j = 0; j < H; ++j) dY[j] = dSk[j] * (S(1) - Sk[j] * Sk[j]);
+      else        for (int64_t j = 0; j < H; ++j) dY[j] = dSk[j] * (Sk[j] - Sk[j] * Sk[j]);
+      // dd rows: 0-3 d_h, 4-7 d_x, 8-11 W_bz z_b (= dP); dd_all is (12, T, B, N_h)
+      S* __restrict dP = c.at(DD_ALL) + (8 + k) * TBH + tb * H;
+      if (c.ln)
+        ln_backward(dY, c.at(G_MAIN) + k * H, c.at(P_ALL) + tkb * H, H, c.at(MP)[tkb], c.at(RP)[tkb],
+                    dP, false);
+      else
+        for (int64_t j = 0; j < H; ++j) dP[j] = dY[j];
+      const S* __restrict Rk = c.at(R_ALL) + tb * c.NN + k * H;
+      const S* __restrict Xk = c.at(XIN) + tb * c.NN + k * H;
+      S* __restrict ddh = c.at(DD_ALL) + k * TBH + tb * H;
+      S* __restrict ddx = c.at(DD_ALL) + (4 + k) * TBH + tb * H;
+      S* __restrict dRk = c.at(DR_ALL) + tb * c.NN + k * H;
+      S* __restrict dXk = c.at(DXIN) + tb * c.NN + k * H;
+      for (int64_t j = 0; j < H; ++j) { ddh[j] = dP[j] * Rk[j]; ddx[j] = dP[j] * Xk[j]; }
+      scale_vector(c, zb, k, d);
+      for (int64_t j = 0; j < H; ++j) dRk[j] = dP[j] * d[j];
+      scale_vector(c, zb, 4 + k, d);
+      for (int64_t j = 0; j < H; ++j) dXk[j] = dP[j] * d[j];
+      // dL/dz = W_d dd, for the three groups of this gate
+      const S* rows[3] = {ddh, ddx, dP};
+      for (int64_t g3 = 0; g3 < 3; ++g3) {
+        const int64_t q = 4 * g3 + k;
+        const S* __restrict W = c.at(W_D) + q * c.Nz * H;
+        const S* __restrict dd = rows[g3];
+        for (int64_t n = 0; n < c.Nz; ++n) {
+          const S* __restrict w = W + n * H;
+          S acc = 0;
+          for (int64_t j = 0; j < H; ++j) acc += dd[j] * w[j];
+          dZ[q * c.Nz + n] = acc;
+        }
+      }
+    }
+  }
+}
+
+// ---- backward, hyper cell: from dL/dh^_t (carried, plus W_z^T dz when z comes from h^_t) and dL/dc^_t to
+// dL/dA^ (written into dR_all's hyper columns) and dL/dc^_{t-1}.
+template <typename S> void hyper_bwd(const Ctx<S>& c, int64_t t, int64_t b, S* __restrict scratch) {
+  const int64_t B = c.B, H = c.H, Hh = c.Hh;
+  const int64_t rd = t & 1, wr = (t + 1) & 1;
+  S* dcv = scratch;
+  S* ds = scratch + Hh;        // 4 rows
+  {
+    const int64_t tb = t * B + b;
+    const S* __restrict dhh = c.at(DHH) + (rd * B + b) * Hh;
+    const S* __restrict dzs = c.at(DZSRC) + b * Hh;
+    const S* __restrict dhc = c.at(DHC) + (rd * B + b) * Hh;
+    S* __restrict dhcp = c.at(DHC) + (wr * B + b) * Hh;
+    const S* __restrict th = c.at(TH_ALL) + tb * Hh;
+    const S* __restrict s = c.at(S_ALL) + tb * 4 * Hh;
+    const S* __restrict hc = c.at(HC_ALL) + (tb + B) * Hh;
+    const S* __restrict hc0 = c.at(HC_ALL) + tb * Hh;
+    S* __restrict dhcn = c.at(DHCN_ALL) + tb * Hh;
+    for (int64_t j = 0; j < Hh; ++j) {
+      S v = c.zcur ? dhh[j] + dzs[j] : dhh[j];
+      ds[3 * Hh + j] = v * th[j];
+      S u = v * s[3 * Hh + j];
+      dhcn[j] = u - u * th[j] * th[j];
+    }
+    if (c.ln) {
+      for (int64_t j = 0; j < Hh; ++j) dcv[j] = dhc[j];
+      ln_backward(dhcn, c.at(G_HAT_C), hc, Hh, c.at(MHC)[tb], c.at(RHC)[tb], dcv, true);
+    } else {
+      for (int64_t j = 0; j < Hh; ++j) dcv[j] = dhc[j] + dhcn[j];
+    }
+    for (int64_t j = 0; j < Hh; ++j) {
+      ds[j] = dcv[j] * s[Hh + j];
+      ds[Hh + j] = dcv[j] * s[j];
+      ds[2 * Hh + j] = dcv[j] * hc0[j];
+      dhcp[j] = dcv[j] * s[2 * Hh + j];
+    }
+    S* __restrict dgy = c.at(DGY_ALL) + tb * 4 * Hh;
+    S* __restrict dA = c.at(DR_ALL) + tb * c.NN + 4 * H;
+    for (int64_t k = 0; k < 4; ++k) {
+      const S* __restrict sk = s + k * Hh;
+      S* __restrict dg = dgy + k * Hh;
+      if (k == 1) for (int64_t j = 0; j < Hh; ++j) dg[j] = ds[k * Hh + j] * (S(1) - sk[j] * sk[j]);
+      else        for (int64_t j = 0; j < Hh; ++j) dg[j] = ds[k * Hh + j] * (sk[j] - sk[j] * sk[j]);
+      if (c.ln)
+        ln_backward(dg, c.at(G_HAT) + k * Hh, c.at(A_ALL) + (tb * 4 + k) * Hh, Hh, c.at(MA)[tb * 4 + k],
+                    c.at(RA)[tb * 4 + k], dA + k * Hh, false);
+      else
+        for (int64_t j = 0; j < Hh; ++j) dA[k * Hh + j] = dg[j];
+    }
+  }
+}
+
+// One call: every sample of step t, split over the OpenMP threads when there is enough work.  Linked
+// with -fopenmp, the library shares the libgomp that torch has loaded, so these threads are torch's own
+// (torch.set_num_threads applies) rather than a second pool competing for the cores.
+template <typename S> void run(int which, const int64_t* dims, const int64_t* ptrs, int64_t t, double eps) {
+  const Ctx<S> c(dims, ptrs, eps);
+  const int64_t width = c.H > c.Hh ? c.H : c.Hh;
+  const bool parallel = c.B > 1 && c.B * (which == 0 || which == 3 ? 4 * c.Hh : 4 * c.H) >= 4096;
+#pragma omp parallel if (parallel)
+  {
+    std::vector<S> scratch(6 * width);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < c.B; ++b) {
+      switch (which) {
+        case 0: hyper_fwd(c, t, b, scratch.data()); break;
+        case 1: main_fwd(c, t, b, scratch.data()); break;
+        case 2: main_bwd(c, t, b, scratch.data()); break;
+        default: hyper_bwd(c, t, b, scratch.data()); break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" {
+// which: 0 hyper forward, 1 main forward, 2 main backward, 3 hyper backward; double_: 1 for float64
+// dims: T, B, N_h, N_hat, N_z, layer norm, masks, z from h^_t; ptrs: the buffers in the order of enum Ptr
+void hyperlstm_step(int which, int double_, const int64_t* dims, const int64_t* ptrs, int64_t t, double eps) {
+  if (double_) run<double>(which, dims, ptrs, t, eps);
+  else run<float>(which, dims, ptrs, t, eps);
+}
+int hyperlstm_kernels_version() { return 1; }
+int hyperlstm_n_ptrs() { return NPTRS_; }
+int hyperlstm_n_dims() { return NDIMS_; }
+}
