@@ -32,7 +32,10 @@ enum Ptr {
   G_OUT, DH, DC, DHH, DHC, DZSRC, DCN_ALL, DY_ALL, DD_ALL, DR_ALL, DXIN, DZ_ALL, DGY_ALL, DHCN_ALL, NPTRS_
 };
 
-template <typename S> inline S sigm(S x) { return S(1) / (S(1) + std::exp(-x)); }
+// sigma(x) = (1 + tanh(x/2)) / 2.  Not 1/(1 + exp(-x)): under -ffast-math the vector exp does not handle
+// overflow (exp(320) -> NaN), and a clamp would turn a NaN input into a number.  tanh saturates cleanly,
+// maps NaN to NaN, and costs about the same.
+template <typename S> inline S sigm(S x) { return S(0.5) * std::tanh(S(0.5) * x) + S(0.5); }
 
 template <typename S> struct Ctx {
   int64_t T, B, H, Hh, Nz, NN;

@@ -133,3 +133,29 @@ def test_no_compiler_and_switched_off_are_reported(fresh, monkeypatch):
     monkeypatch.setenv("HYPERNET_NATIVE", "0")
     assert native.build_kernels() is None and native.kernel_status() == "switched off (HYPERNET_NATIVE=0)"
     _fallback_still_trains(monkeypatch)
+
+
+@pytest.mark.parametrize("ln", [True, False])
+def test_saturated_gates_stay_finite_and_nan_stays_nan(ln, monkeypatch):
+    """Weights ×200 push every gate far into saturation (pre-activations in the thousands).  In float32
+    the kernels produce no NaN (a fused 1/(1 + exp(-x)) gives NaN there under -ffast-math); in float64 they
+    agree with the torch loop (float32 is too ill-conditioned at this scale to compare).  A NaN weight
+    still gives NaN outputs, so a diverged run is caught downstream."""
+    x = torch.randint(0, 5, (6, 4))
+    for dtype in (torch.float32, torch.float64):
+        layer = _layer(32, 16, 4, ln, "current", False, I=5, dtype=dtype)
+        with torch.no_grad():
+            for p in layer.parameters():
+                p.mul_(200)
+        outs = []
+        for on in (True, False):
+            monkeypatch.setattr(native, "ENABLED", on)
+            with torch.no_grad():
+                outs.append(layer(x)[0])
+        assert torch.isfinite(outs[0]).all(), dtype
+        if dtype == torch.float64:
+            torch.testing.assert_close(outs[0], outs[1], rtol=1e-9, atol=1e-9)
+    monkeypatch.setattr(native, "ENABLED", True)
+    with torch.no_grad():
+        layer.W_d[0, 0, 0] = float("nan")
+        assert torch.isnan(layer(x)[0]).any()
