@@ -19,7 +19,7 @@ with one small matmul *per step*.  This module runs the same equations (Ha et al
 * **on the CPU, fused steps**: the loops above still make ~25 torch calls per step forward and ~50
   backward, each a few microseconds of dispatch.  :mod:`hypernet_lib.nn.hyperlstm_native` keeps the
   matrix products in torch and does everything between them in one call of a small C++ kernel
-  (``hyperlstm_kernels.cpp``, built on first use): five calls per step each way.  Where the kernels
+  (``hyperlstm_kernels.cpp``, built on first use): two calls per step each way.  Where the kernels
   cannot be built (no compiler, not Linux) or do not apply (CUDA, other dtypes), the torch loops here run
   instead, silently; ``kernel_status()`` says which.  Both loops share their buffers and the weight
   gradients after the loop (:mod:`hypernet_lib.nn.hyperlstm_buffers`).

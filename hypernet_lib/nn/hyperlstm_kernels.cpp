@@ -1,9 +1,11 @@
-// The elementwise work of one HyperLSTM time step, fused into four loops (chapter 5's CPU fast path).
+// One HyperLSTM time step, everything but the large matrix product, in one call (chapter 5's CPU fast path).
 //
-// hyperlstm_fast.py runs the time loop in Python: per step it calls torch for the matrix products and one
-// of these functions for everything between them.  Without them a step is ~60 small torch calls; each costs
-// a few microseconds of dispatch, which at the chapter's size (B = 32, N_h = 256) is most of the time.
-// The equations are Ha et al. (2016), Sec. 3.2 (Eqs. 10-13) as written out in hyperlstm_fast.py's
+// hyperlstm_native.py runs the time loop in Python.  Per step, forward, torch computes h_{t-1}[W_h | W^_h]
+// (one matmul, MKL) and hyperlstm_step(0, ...) does the rest for every sample: the hyper cell (its small
+// products h^_{t-1} W^_h^ included), z, the scaling vectors d, the main cell.  Backward, hyperlstm_step(1,
+// ...) runs the same in reverse and torch computes dL/dh_{t-1} = dL/dR [W_h | W^_h]^T.  Written as ~60 torch
+// calls instead, a step costs more in dispatch than in arithmetic at the chapter's size (B = 32, N_h = 256).
+// The equations are Ha et al. (2016), Sec. 3.2 (Eqs. 10-13), as written out in hyperlstm_fast.py's
 // docstring; the buffers and their layouts are those of hyperlstm_fast._run / _backward:
 //
 //   xin    (T, B, 4N_h + 4N_hat)  [W_x x_t | W^_x x_t + b^]       R_all  (T, B, 4N_h + 4N_hat)  h_{t-1}[W_h | W^_h]
@@ -16,8 +18,9 @@
 //
 // Gate order i, g, f, o; sigma for i, f, o and tanh for g.  Layer norm as torch.native_layer_norm: biased
 // variance, 1/sqrt(var + eps).  The caller passes two int64 arrays: the sizes and flags, and the buffers'
-// addresses (hyperlstm_fast.PTR_NAMES lists them in the order of enum Ptr).  Built with -ffast-math so that exp and tanh
-// vectorise (glibc's libmvec); linked without it, so the process's floating-point mode is left alone.
+// addresses (hyperlstm_native.PTR_NAMES lists them in the order of enum Ptr).  Built with -ffast-math so
+// that tanh vectorises (glibc's libmvec); linked without it, so the process's floating-point mode is left
+// alone.
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -28,8 +31,9 @@ enum Dim { T_, B_, H_, HH_, NZ_, LN_, MASK_, ZCUR_, NDIMS_ };
 enum Ptr {
   XIN, A_ALL, S_ALL, HC_ALL, HH_ALL, TH_ALL, MA, RA, MHC, RHC, G_HAT, B_HAT, G_HAT_C, B_HAT_C,
   Z_ALL, W_D, B0, R_ALL, P_ALL, S_MAIN, C_ALL, TC_ALL, OUT, MP, RP, MC, RC, G_MAIN, B_MAIN, G_C, B_C, MASKS,
+  W_HATH, W_Z, B_Z,
   // backward only
-  G_OUT, DH, DC, DHH, DHC, DZSRC, DCN_ALL, DY_ALL, DD_ALL, DR_ALL, DXIN, DZ_ALL, DGY_ALL, DHCN_ALL, NPTRS_
+  G_OUT, DH, DC, DHH, DHC, DCN_ALL, DY_ALL, DD_ALL, DR_ALL, DXIN, DZ_ALL, DGY_ALL, DHCN_ALL, NPTRS_
 };
 
 // sigma(x) = (1 + tanh(x/2)) / 2.  Not 1/(1 + exp(-x)): under -ffast-math the vector exp does not handle
@@ -83,13 +87,21 @@ template <typename S> void hyper_fwd(const Ctx<S>& c, int64_t t, int64_t b, S* _
   {
     const int64_t tb = t * B + b;
     const S* __restrict xh = c.at(XIN) + tb * c.NN + 4 * H;
+    const S* __restrict Rh = c.at(R_ALL) + tb * c.NN + 4 * H;
+    const S* __restrict hh0 = c.at(HH_ALL) + tb * Hh;
     S* __restrict A = c.at(A_ALL) + tb * 4 * Hh;
     S* __restrict s = c.at(S_ALL) + tb * 4 * Hh;
+    // A^ = h_{t-1} W^_h + W^_x x_t + h^_{t-1} W^_h^   (the first two from torch's matmuls)
+    for (int64_t m = 0; m < 4 * Hh; ++m) A[m] = Rh[m] + xh[m];
+    for (int64_t i = 0; i < Hh; ++i) {
+      const S hi = hh0[i];
+      const S* __restrict w = c.at(W_HATH) + i * 4 * Hh;
+      for (int64_t m = 0; m < 4 * Hh; ++m) A[m] += hi * w[m];
+    }
     for (int64_t k = 0; k < 4; ++k) {
       S* __restrict a = A + k * Hh;
       S* __restrict sk = s + k * Hh;
       const S* __restrict bias = c.at(B_HAT) + k * Hh;
-      for (int64_t j = 0; j < Hh; ++j) a[j] += xh[k * Hh + j];
       if (c.ln) {
         S m, r;
         moments(a, Hh, c.eps, m, r);
@@ -118,6 +130,17 @@ template <typename S> void hyper_fwd(const Ctx<S>& c, int64_t t, int64_t b, S* _
       for (int64_t j = 0; j < Hh; ++j) th[j] = std::tanh(hc[j]);
     }
     for (int64_t j = 0; j < Hh; ++j) hh[j] = s[3 * Hh + j] * th[j];                            // h^_t
+    // z = W_z h^ + b_z: [z_h | z_x | z_b] for the 4 gates (Eq. 11), from h^_t or h^_{t-1}
+    const int64_t nz = 12 * c.Nz;
+    const S* __restrict src = c.zcur ? hh : hh0;
+    S* __restrict z = c.at(Z_ALL) + tb * nz;
+    const S* __restrict bz = c.at(B_Z);
+    for (int64_t q = 0; q < nz; ++q) z[q] = bz[q];
+    for (int64_t i = 0; i < Hh; ++i) {
+      const S hi = src[i];
+      const S* __restrict w = c.at(W_Z) + i * nz;
+      for (int64_t q = 0; q < nz; ++q) z[q] += hi * w[q];
+    }
   }
 }
 
@@ -289,7 +312,17 @@ template <typename S> void hyper_bwd(const Ctx<S>& c, int64_t t, int64_t b, S* _
   {
     const int64_t tb = t * B + b;
     const S* __restrict dhh = c.at(DHH) + (rd * B + b) * Hh;
-    const S* __restrict dzs = c.at(DZSRC) + b * Hh;
+    S* __restrict dhhp = c.at(DHH) + (wr * B + b) * Hh;
+    // dL/d(the h^ that made z) = W_z dL/dz
+    const int64_t nz = 12 * c.Nz;
+    const S* __restrict dZ = c.at(DZ_ALL) + tb * nz;
+    S* __restrict dzs = scratch + 5 * Hh;
+    for (int64_t i = 0; i < Hh; ++i) {
+      const S* __restrict w = c.at(W_Z) + i * nz;
+      S acc = 0;
+      for (int64_t q = 0; q < nz; ++q) acc += dZ[q] * w[q];
+      dzs[i] = acc;
+    }
     const S* __restrict dhc = c.at(DHC) + (rd * B + b) * Hh;
     S* __restrict dhcp = c.at(DHC) + (wr * B + b) * Hh;
     const S* __restrict th = c.at(TH_ALL) + tb * Hh;
@@ -328,26 +361,36 @@ template <typename S> void hyper_bwd(const Ctx<S>& c, int64_t t, int64_t b, S* _
       else
         for (int64_t j = 0; j < Hh; ++j) dA[k * Hh + j] = dg[j];
     }
+    // dL/dh^_{t-1} = W^_h^ dL/dA^  (+ W_z dL/dz when z came from h^_{t-1})
+    for (int64_t i = 0; i < Hh; ++i) {
+      const S* __restrict w = c.at(W_HATH) + i * 4 * Hh;
+      S acc = 0;
+      for (int64_t m = 0; m < 4 * Hh; ++m) acc += dA[m] * w[m];
+      dhhp[i] = c.zcur ? acc : acc + dzs[i];
+    }
   }
 }
 
-// One call: every sample of step t, split over the OpenMP threads when there is enough work.  Linked
-// with -fopenmp, the library shares the libgomp that torch has loaded, so these threads are torch's own
-// (torch.set_num_threads applies) rather than a second pool competing for the cores.
+// One call: every sample of step t (forward: hyper cell, z, main cell; backward: main cell, then hyper
+// cell), split over the OpenMP threads when there is enough work.  Samples are independent within a step,
+// so each thread runs whole samples.  Linked with -fopenmp, the library shares the libgomp that torch has
+// loaded, so these threads are torch's own (torch.set_num_threads applies) rather than a second pool.
 template <typename S> void run(int which, const int64_t* dims, const int64_t* ptrs, int64_t t, double eps) {
   const Ctx<S> c(dims, ptrs, eps);
-  const int64_t width = c.H > c.Hh ? c.H : c.Hh;
-  const bool parallel = c.B > 1 && c.B * (which == 0 || which == 3 ? 4 * c.Hh : 4 * c.H) >= 4096;
+  const bool parallel = c.B > 1 && c.B * 4 * (c.H + c.Hh) >= 4096;
 #pragma omp parallel if (parallel)
   {
-    std::vector<S> scratch(6 * width);
+    std::vector<S> scratch(6 * c.H + 8 * c.Hh);
+    S* main_scratch = scratch.data();
+    S* hyper_scratch = scratch.data() + 6 * c.H;
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < c.B; ++b) {
-      switch (which) {
-        case 0: hyper_fwd(c, t, b, scratch.data()); break;
-        case 1: main_fwd(c, t, b, scratch.data()); break;
-        case 2: main_bwd(c, t, b, scratch.data()); break;
-        default: hyper_bwd(c, t, b, scratch.data()); break;
+      if (which == 0) {
+        hyper_fwd(c, t, b, hyper_scratch);
+        main_fwd(c, t, b, main_scratch);
+      } else {
+        main_bwd(c, t, b, main_scratch);
+        hyper_bwd(c, t, b, hyper_scratch);
       }
     }
   }
@@ -356,13 +399,13 @@ template <typename S> void run(int which, const int64_t* dims, const int64_t* pt
 }  // namespace
 
 extern "C" {
-// which: 0 hyper forward, 1 main forward, 2 main backward, 3 hyper backward; double_: 1 for float64
+// which: 0 forward step, 1 backward step; double_: 1 for float64
 // dims: T, B, N_h, N_hat, N_z, layer norm, masks, z from h^_t; ptrs: the buffers in the order of enum Ptr
 void hyperlstm_step(int which, int double_, const int64_t* dims, const int64_t* ptrs, int64_t t, double eps) {
   if (double_) run<double>(which, dims, ptrs, t, eps);
   else run<float>(which, dims, ptrs, t, eps);
 }
-int hyperlstm_kernels_version() { return 1; }
+int hyperlstm_kernels_version() { return 2; }
 int hyperlstm_n_ptrs() { return NPTRS_; }
 int hyperlstm_n_dims() { return NDIMS_; }
 }

@@ -2,9 +2,11 @@
 call them (chapter 5's fast path on a CPU).
 
 :mod:`hypernet_lib.nn.hyperlstm_fast` runs a step as ~25 torch calls forward and ~50 backward; at the
-chapter's size (B = 32, N_h = 256) their dispatch costs more than their arithmetic.  Here the matrix
-products stay in torch (MKL) and everything between them is one call of a kernel from
-``hyperlstm_kernels.cpp``: five calls per step each way.  The buffers are those of the torch loop, so the
+chapter's size (B = 32, N_h = 256) their dispatch costs more than their arithmetic.  Here the large
+matrix product of a step, h_{t−1}[W_h | Ŵ_h] forward and its transpose backward, stays in torch (MKL), and
+everything else (the hyper cell with its small products, z, the scaling vectors, the main cell, layer
+norms) is one call of a kernel from ``hyperlstm_kernels.cpp``: two calls per step each way, as in
+cuDNN's LSTM.  The buffers are those of the torch loop, so the
 weight gradients after the reverse loop are shared (:func:`~hypernet_lib.nn.hyperlstm_buffers._weight_grads`).
 
 The kernels are plain C++ over raw pointers: no torch headers, so a build takes a few seconds, not the
@@ -141,10 +143,10 @@ ENABLED = True          # False: hyperlstm_fast always runs its torch loop (test
 # the buffers' addresses, in the order of hyperlstm_kernels.cpp's enum Ptr
 PTR_NAMES = ("xin", "A_all", "s_all", "HC_all", "HH_all", "th_all", "mA", "rA", "mhc", "rhc", "g_hat", "b_hat",
              "g_hat_c", "b_hat_c", "Z_all", "W_d", "b0", "R_all", "P_all", "S_all", "C_all", "TC_all", "out",
-             "mP", "rP", "mc", "rc", "g_main", "b_main", "g_c", "b_c", "masks",
-             "g_out", "DH", "DC", "DHH", "DHC", "DZSRC", "dcn_all", "dY_all", "dd_all", "dR_all", "dxin",
+             "mP", "rP", "mc", "rc", "g_main", "b_main", "g_c", "b_c", "masks", "W_hath", "W_z", "b_z",
+             "g_out", "DH", "DC", "DHH", "DHC", "dcn_all", "dY_all", "dd_all", "dR_all", "dxin",
              "dZ_all", "dgy_all", "dhcn_all")
-_HYPER_FWD, _MAIN_FWD, _MAIN_BWD, _HYPER_BWD = range(4)
+_FORWARD, _BACKWARD = 0, 1
 
 
 def usable(device: torch.device, dtype: torch.dtype) -> bool:
@@ -175,7 +177,7 @@ class _Table:
 
 
 def run(x, state, p: Params, *, ln, z_current, masks, forget_bias, save):
-    """``hyperlstm_fast._run`` with the elementwise work of each step in two kernel calls."""
+    """``hyperlstm_fast._run`` with each step as one matmul and one kernel call."""
     T, B = x.shape[:2]
     h0, c0, hh0, hc0 = state
     H, Hh, Nz = h0.shape[1], hh0.shape[1], p.W_d.shape[1]
@@ -186,7 +188,8 @@ def run(x, state, p: Params, *, ln, z_current, masks, forget_bias, save):
              HC_all=new(T + 1, B, Hh), R_all=new(T, B, 4 * H + 4 * Hh), A_all=new(T, B, 4 * Hh),
              s_all=new(T, B, 4, Hh), th_all=new(T, B, Hh), Z_all=new(T, B, 12 * Nz), P_all=new(T, 4, B, H),
              S_all=new(T, 4, B, H), TC_all=new(T, B, H), W_d=p.W_d.contiguous(),
-             masks=masks.contiguous() if masks is not None else None)
+             masks=masks.contiguous() if masks is not None else None, W_hath=p.W_hath.contiguous(),
+             W_z=p.W_z.contiguous(), b_z=torch.cat([p.b_z, p.b_z.new_zeros(4 * Nz)]))   # z_b has no bias
     b["C_all"][0], b["HH_all"][0], b["HC_all"][0] = c0, hh0, hc0
     if ln:
         b.update(g_hat=p.ln_hat_gain.contiguous(), b_hat=(p.ln_hat_bias + fvec).contiguous(),
@@ -199,14 +202,10 @@ def run(x, state, p: Params, *, ln, z_current, masks, forget_bias, save):
     else:
         b.update(b_hat=fvec.expand(4, Hh).contiguous(), b0=(p.b_0.view(4, H) + fvec).contiguous())
     table = _Table(build_kernels(), b, T, B, H, Hh, Nz, ln, masks, z_current, xin.dtype)
-    b_z = torch.cat([p.b_z, p.b_z.new_zeros(4 * Nz)])               # z_b has no bias
-    R, A, Z, HH, out = (b[k].unbind(0) for k in ("R_all", "A_all", "Z_all", "HH_all", "out"))
+    R, out = b["R_all"].unbind(0), b["out"].unbind(0)
     for t in range(T):
         torch.mm(out[t - 1] if t else h0, p.W_rec, out=R[t])                     # h_{t-1}[W_h | Ŵ_h]
-        torch.addmm(R[t][:, 4 * H:], HH[t], p.W_hath, out=A[t])                 # + Ŵ_ĥ ĥ_{t-1}
-        table(_HYPER_FWD, t)                                                     # ĉ_t, ĥ_t
-        torch.addmm(b_z, HH[t + 1] if z_current else HH[t], p.W_z, out=Z[t])    # z
-        table(_MAIN_FWD, t)                                                      # c_t, h_t
+        table(_FORWARD, t)                                                       # ĥ_t, z, d, c_t, h_t
     out = b["out"]
     final = (out[T - 1].clone(), b["C_all"][T].clone(), b["HH_all"][T].clone(), b["HC_all"][T].clone())
     pooled = {k: b[k] for k in ("C_all", "HH_all", "HC_all", "R_all", "A_all", "s_all", "th_all", "Z_all",
@@ -220,13 +219,13 @@ def run(x, state, p: Params, *, ln, z_current, masks, forget_bias, save):
 
 
 def backward(ctx, x, out, g_out, g_state, sv):
-    """``hyperlstm_fast._backward`` with the elementwise work of each step in two kernel calls."""
+    """``hyperlstm_fast._backward`` with each step as one kernel call and one matmul."""
     p, table = ctx.params, sv.pop("native")
     T, B, H = g_out.shape
     Hh, Nz = p.W_hath.shape[0], p.W_d.shape[1]
     new = lambda *shape: _WORKSPACE.take(shape, g_out)  # noqa: E731
     g = dict(g_out=g_out.contiguous(), DH=new(2, B, H), DC=new(2, B, H), DHH=new(2, B, Hh), DHC=new(2, B, Hh),
-             DZSRC=new(B, Hh), dcn_all=new(T, B, H), dY_all=new(T, 4, B, H), dd_all=new(12, T, B, H),
+             dcn_all=new(T, B, H), dY_all=new(T, 4, B, H), dd_all=new(12, T, B, H),
              dR_all=new(T, B, 4 * H + 4 * Hh), dxin=new(T, B, 4 * H + 4 * Hh), dZ_all=new(T, B, 12 * Nz),
              dgy_all=new(T, B, 4, Hh), dhcn_all=new(T, B, Hh))
     first = (T - 1) % 2                    # step t reads slot t % 2 of DH, DC, DHH, DHC and writes the other
@@ -234,19 +233,11 @@ def backward(ctx, x, out, g_out, g_state, sv):
         g[name][first] = grad
     table = _Table(build_kernels(), dict(table.bufs, out=out, **g), T, B, H, Hh, Nz, ctx.ln, ctx.masks,
                    ctx.z_current, g_out.dtype)
-    W_zT, W_hathT, W_recT = p.W_z.t(), p.W_hath.t(), p.W_rec.t().contiguous()
-    dR, dZ = g["dR_all"].unbind(0), g["dZ_all"].unbind(0)
-    DH, DHH, dzsrc = g["DH"], g["DHH"], g["DZSRC"]
+    W_recT = p.W_rec.t().contiguous()          # the per-step matmul is ~30% faster on a contiguous operand
+    dR, DH = g["dR_all"].unbind(0), g["DH"]
     for t in reversed(range(T)):
-        nxt = (t + 1) % 2
-        table(_MAIN_BWD, t)                                       # ∂d, ∂(W_h h), ∂(W_x x), ∂z, ∂c_{t-1}
-        torch.mm(dZ[t], W_zT, out=dzsrc)                          # ∂ of the ĥ that made z
-        table(_HYPER_BWD, t)                                      # ∂Â, ∂ĉ_{t-1}
-        if ctx.z_current:
-            torch.mm(dR[t][:, 4 * H:], W_hathT, out=DHH[nxt])     # ∂ĥ_{t-1}
-        else:
-            torch.addmm(dzsrc, dR[t][:, 4 * H:], W_hathT, out=DHH[nxt])
-        torch.mm(dR[t], W_recT, out=DH[nxt])                      # ∂h_{t-1}, one matmul for both cells
+        table(_BACKWARD, t)                    # ∂d, ∂z, ∂Â, ∂c_{t-1}, ∂ĉ_{t-1}, ∂ĥ_{t-1}, ∂(h_{t-1}[W_h | Ŵ_h])
+        torch.mm(dR[t], W_recT, out=DH[(t + 1) % 2])                # ∂h_{t-1}, one matmul for both cells
     dstate = tuple(g[name][1].clone() for name in ("DH", "DC", "DHH", "DHC"))   # step 0 wrote slot 1
     dx, dparams = _weight_grads(ctx, x, out, sv, g["dR_all"], g["dZ_all"], g["dd_all"], g["dxin"], g["dY_all"],
                                 g["dcn_all"], g["dgy_all"], g["dhcn_all"])

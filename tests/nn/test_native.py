@@ -63,7 +63,7 @@ def test_kernels_equal_the_torch_loop_when_split_over_threads(ln, z_from, dropou
         o2, s2, g2, none = _run(layer, x, state, False, monkeypatch)
     finally:
         torch.set_num_threads(threads)
-    assert sorted(set(calls)) == [0, 1, 2, 3] and len(calls) == 4 * 7 and none == []
+    assert sorted(set(calls)) == [0, 1] and len(calls) == 2 * 7 and none == []      # a forward and a backward call per step
     torch.testing.assert_close(o1, o2, rtol=1e-12, atol=1e-13)
     for a, b in zip(s1, s2):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)
