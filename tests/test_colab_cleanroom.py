@@ -174,8 +174,8 @@ def test_wheel_carries_the_shipped_checkpoints(wheel):
         for name, entry in manifest.items():
             digest = sha256(z.read(f"hypernet_lib/checkpoints/{name}.pt"))
             assert digest == entry["sha256"], f"{name}.pt in the wheel has sha256 {digest}, manifest: {entry['sha256']}"
-        for asset in ("book/glue.py",):
-            assert f"hypernet_lib/{asset}" in names
+        for asset in ("book/glue.py", "nn/hyperlstm_kernels.cpp"):   # the kernels are built from source on first use
+            assert f"hypernet_lib/{asset}" in names, f"{wheel.name} lacks hypernet_lib/{asset}"
 
 
 class Session:
