@@ -1,6 +1,7 @@
 """Forward+backward time per character of the HyperLSTM layer against nn.LSTM of the same hidden size.
 
-    .venv/bin/python benchmarks/bench_hyperlstm.py            # short run (well under a minute on a CPU)
+    .venv/bin/python benchmarks/bench_hyperlstm.py            # chapter 5's size and the paper's, as its speed
+        # table measures them at cpu scale (about 30 s on a 2-core CPU)
     .venv/bin/python benchmarks/bench_hyperlstm.py --big      # the paper's PTB sizes (N_h = 1000, B = 128)
     .venv/bin/python benchmarks/bench_hyperlstm.py --compile --seq 20  # also torch.compile the autograd loop;
         # it unrolls the time loop, so compilation takes minutes on a CPU and grows with --seq
@@ -110,38 +111,10 @@ def cuda_peak_mib(fn, x, device) -> float:
     return (torch.cuda.max_memory_allocated(device) - base) / 2**20
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--big", action="store_true", help="paper sizes: N_h=1000, N_ĥ=128, B=128, T=100, V=50")
-    p.add_argument("--hidden", type=int, default=None, help="N_h (default 256; --big: 1000)")
-    p.add_argument("--hyper", type=int, default=None, help="N_ĥ (default 64; --big: 128)")
-    p.add_argument("--batch", type=int, default=None)
-    p.add_argument("--seq", type=int, default=None)
-    p.add_argument("--repeats", type=int, default=None)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--compile", action="store_true", help="also time torch.compile of the autograd loop")
-    p.add_argument("--naive", action="store_true", help="also time the naive per-gate loop (slow)")
-    p.add_argument("--device", default=None)
-    a = p.parse_args(argv)
-    for name in ("hidden", "hyper", "batch", "seq", "repeats", "threads"):
-        if getattr(a, name) is not None and getattr(a, name) <= 0:
-            p.error(f"--{name} must be a positive integer, got {getattr(a, name)}")
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    device = torch.device(a.device) if a.device else (torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
-    big = a.big
-    H = a.hidden or (1000 if big else 256)
-    B = a.batch or (128 if big else 32)
-    T = a.seq or (100 if big else 50)
-    reps = a.repeats or (3 if big else 7)
-    V, Nz = 50, 4
-    Hh = a.hyper or (128 if big else 64)
-    torch.manual_seed(0)
-    print(f"machine: {machine_line(device)}")
-    if device.type == "cpu":
-        print(f"C++ step kernels: {kernel_status()}")
-    print(f"sizes: N_h={H}, N_ĥ={Hh}, N_z={Nz}, batch={B}, seq={T}, one-hot input over V={V}; "
-          f"median of {reps} forward+backward passes, models measured in turn")
+def _measure(a, device, V, Nz, H, Hh, B, T, reps, label):
+    """Time every row at one size and print the table."""
+    print(f"sizes{' (' + label + ')' if label else ''}: N_h={H}, N_ĥ={Hh}, N_z={Nz}, batch={B}, seq={T}, "
+          f"one-hot input over V={V}; median of {reps} forward+backward passes, models measured in turn")
     x = torch.randint(0, V, (T, B), device=device)
     x1h = F.one_hot(x, V).float()
     chars = T * B
@@ -170,6 +143,42 @@ def main(argv=None):
         us = med[name] / chars * 1e6
         print(f"{name:44s} {us:9.2f} {med[name] / base:6.2f}x {saved_bytes(fn, x) / 2**20:10.1f} "
               f"{cuda_peak_mib(fn, x, device):14.1f}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--big", action="store_true", help="paper sizes: N_h=1000, N_ĥ=128, B=128, T=100, V=50")
+    p.add_argument("--hidden", type=int, default=None, help="N_h (default 256; --big: 1000)")
+    p.add_argument("--hyper", type=int, default=None, help="N_ĥ (default 64; --big: 128)")
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--seq", type=int, default=None)
+    p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile of the autograd loop")
+    p.add_argument("--naive", action="store_true", help="also time the naive per-gate loop (slow)")
+    p.add_argument("--device", default=None)
+    a = p.parse_args(argv)
+    for name in ("hidden", "hyper", "batch", "seq", "repeats", "threads"):
+        if getattr(a, name) is not None and getattr(a, name) <= 0:
+            p.error(f"--{name} must be a positive integer, got {getattr(a, name)}")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    device = torch.device(a.device) if a.device else (torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
+    V, Nz = 50, 4
+    torch.manual_seed(0)
+    print(f"machine: {machine_line(device)}")
+    if device.type == "cpu":
+        print(f"C++ step kernels: {kernel_status()}")
+    if a.big or any(getattr(a, n) is not None for n in ("hidden", "hyper", "batch", "seq")):
+        big = a.big
+        configs = [(a.hidden or (1000 if big else 256), a.hyper or (128 if big else 64), a.batch or (128 if big else 32),
+                    a.seq or (100 if big else 50), a.repeats or (3 if big else 7), "")]
+    else:       # chapter 5's two sizes, as its speed table measures them at cpu scale
+        configs = [(256, 64, 32, 50, a.repeats or 7, "chapter 5's size"),
+                   (1000, 128, 128, 20, a.repeats or 3, "the paper's size, 20 steps; --big runs 100")]
+    for H, Hh, B, T, reps, label in configs:
+        print()
+        _measure(a, device, V, Nz, H, Hh, B, T, reps, label)
     return 0
 
 
