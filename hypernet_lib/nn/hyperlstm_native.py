@@ -85,6 +85,14 @@ def _build(cxx: str, target: Path) -> None:
         os.replace(lib, target)                    # atomic: a reader sees no file or the whole file
 
 
+def _target(cxx: str) -> Path:
+    """Where the library built from this source, with this compiler, these flags, for this CPU lives."""
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=20).stdout
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), cxx, version, " ".join(_COMPILE + _LINK),
+                                    platform.machine(), _cpu_flags()]).encode()).hexdigest()[:16]
+    return _cache_dir() / f"hyperlstm_kernels-{key}.so"
+
+
 def _load() -> Optional[ctypes.CDLL]:
     if os.environ.get("HYPERNET_NATIVE", "1").strip() == "0":
         _state["status"] = "switched off (HYPERNET_NATIVE=0)"
@@ -98,14 +106,18 @@ def _load() -> Optional[ctypes.CDLL]:
         _state["status"] = f"no C++ compiler found ({shown}); install g++ or set CXX"
         return None
     try:
-        version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=20).stdout
-        key = hashlib.sha256("\0".join([SOURCE.read_text(), cxx, version, " ".join(_COMPILE + _LINK),
-                                        platform.machine(), _cpu_flags()]).encode()).hexdigest()[:16]
-        target = _cache_dir() / f"hyperlstm_kernels-{key}.so"
+        target = _target(cxx)
         built = not target.exists()
         if built:
             _build(cxx, target)
-        lib = ctypes.CDLL(str(target))
+        try:
+            lib = ctypes.CDLL(str(target))
+        except OSError:
+            if built:
+                raise
+            target.unlink(missing_ok=True)         # a damaged file in the cache: build it again, once
+            _build(cxx, target)
+            built, lib = True, ctypes.CDLL(str(target))
         lib.hyperlstm_step.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
                                        ctypes.c_int64, ctypes.c_double]
         lib.hyperlstm_step.restype = None

@@ -93,6 +93,15 @@ def test_the_build_lands_in_the_cache_whole_and_is_reused(fresh):
     assert native.build_kernels() is not None and native.kernel_status() == f"loaded {fresh / files[0]}"
 
 
+def test_a_damaged_library_in_the_cache_is_built_again(fresh):
+    target = native._target(native._compiler())
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"not a shared library")
+    assert native.build_kernels() is not None
+    assert native.kernel_status() == f"built {target}"
+    assert target.read_bytes()[:4] == b"\x7fELF" and sorted(fresh.iterdir()) == [target]
+
+
 def _fallback_still_trains(monkeypatch):
     """With no kernels the layer runs the torch loop: same outputs and gradients as the autograd reference."""
     layer = _layer(6, 5, 3, True, "current", False)
