@@ -342,7 +342,8 @@ def _check_sequence_args(x, state, params, ln: bool, masks) -> None:
         raise ValueError(f"x has no time steps (shape {tuple(x.shape)}); pass at least one")
     check_state(state, B, (H, H, Hh, Hh), ("h", "c", "ĥ", "ĉ"), dtype=params.W_in.dtype)
     if masks is not None:
-        check_shape("masks", masks, (T, B, H), fix="one recurrent-dropout mask per step, sample and unit")
+        check_shape("masks", masks, (T, B, H), floating=True,
+                    fix="one recurrent-dropout mask per step, sample and unit, scaled by 1/keep")
 
 
 def hyperlstm_sequence(x: torch.Tensor, state: Tuple[torch.Tensor, ...], params: Params, *, ln: bool,

@@ -200,7 +200,7 @@ def run(x, state, p: Params, *, ln, z_current, masks, forget_bias, save):
              HC_all=new(T + 1, B, Hh), R_all=new(T, B, 4 * H + 4 * Hh), A_all=new(T, B, 4 * Hh),
              s_all=new(T, B, 4, Hh), th_all=new(T, B, Hh), Z_all=new(T, B, 12 * Nz), P_all=new(T, 4, B, H),
              S_all=new(T, 4, B, H), TC_all=new(T, B, H), W_d=p.W_d.contiguous(),
-             masks=masks.contiguous() if masks is not None else None, W_hath=p.W_hath.contiguous(),
+             masks=masks.to(xin.dtype).contiguous() if masks is not None else None, W_hath=p.W_hath.contiguous(),
              W_z=p.W_z.contiguous(), b_z=torch.cat([p.b_z, p.b_z.new_zeros(4 * Nz)]))   # z_b has no bias
     b["C_all"][0], b["HH_all"][0], b["HC_all"][0] = c0, hh0, hc0
     if ln:

@@ -168,3 +168,26 @@ def test_saturated_gates_stay_finite_and_nan_stays_nan(ln, monkeypatch):
     with torch.no_grad():
         layer.W_d[0, 0, 0] = float("nan")
         assert torch.isnan(layer(x)[0]).any()
+
+
+def test_masks_of_another_float_dtype_are_converted_and_bool_masks_refused(monkeypatch):
+    """hyperlstm_sequence takes masks from the caller: the kernels read raw memory, so masks in float32 for a
+    float64 layer are converted first (same result as float64 masks), and non-float masks are refused."""
+    layer = _layer(8, 5, 3, True, "current", True)
+    x = torch.randn(4, 2, 9, dtype=torch.float64)
+    state = tuple(torch.zeros(2, n, dtype=torch.float64) for n in (8, 8, 5, 5))
+    from hypernet_lib.nn import hyperlstm_sequence
+    from hypernet_lib.nn.hyperlstm_buffers import Params
+    params = Params(layer.W_in, None, layer.W_rec, layer.W_hath, layer.W_z, layer.b_z, layer.W_d, layer.b_0,
+                    layer.ln_gain, layer.ln_bias, layer.ln_c_gain, layer.ln_c_bias, layer.ln_hat_gain,
+                    layer.ln_hat_bias, layer.ln_hat_c_gain, layer.ln_hat_c_bias)
+    masks = (torch.rand(4, 2, 8) < 0.8).double() / 0.8
+    with torch.no_grad():
+        out64, _ = hyperlstm_sequence(x, state, params, ln=True, z_current=True, masks=masks)
+        out32, _ = hyperlstm_sequence(x, state, params, ln=True, z_current=True, masks=masks.float())
+        monkeypatch.setattr(native, "ENABLED", False)
+        ref, _ = hyperlstm_sequence(x, state, params, ln=True, z_current=True, masks=masks)
+    torch.testing.assert_close(out64, ref, rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(out32, out64, rtol=1e-6, atol=1e-7)       # the float32 masks' 1/0.8 rounded
+    with pytest.raises(ValueError, match="masks must be a floating-point tensor, got dtype torch.bool"):
+        hyperlstm_sequence(x, state, params, ln=True, z_current=True, masks=masks > 0)
