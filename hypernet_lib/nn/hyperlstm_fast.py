@@ -17,8 +17,8 @@ with one small matmul *per step*.  This module runs the same equations (Ha et al
 * **memory**: the large buffers go back to a workspace after the backward pass and are handed out again
   on the next call (a fresh multi-megabyte CPU tensor costs a page fault per 4 KiB on first touch);
 * **on the CPU, fused steps**: the loops above still make ~25 torch calls per step forward and ~50
-  backward, each a few microseconds of dispatch.  :mod:`hypernet_lib.nn.hyperlstm_native` keeps the
-  matrix products in torch and does everything between them in one call of a small C++ kernel
+  backward, each a few microseconds of dispatch.  :mod:`hypernet_lib.nn.hyperlstm_native` keeps the one
+  large matrix product of a step in torch and does everything else in one call of a small C++ kernel
   (``hyperlstm_kernels.cpp``, built on first use): two calls per step each way.  Where the kernels
   cannot be built (no compiler, not Linux) or do not apply (CUDA, other dtypes), the torch loops here run
   instead, silently; ``kernel_status()`` says which.  Both loops share their buffers and the weight
@@ -54,8 +54,8 @@ from torch.autograd.function import once_differentiable
 
 from . import hyperlstm_native as native
 from ..checks import check_ids_in_range, check_shape, check_state
-from .hyperlstm_buffers import (LN_EPS, _WORKSPACE, Params, _forget_vector, _ln_affine_grads, _project,  # noqa: F401
-                                _weight_grads, release_workspace)
+from .hyperlstm_buffers import (LN_EPS, _WORKSPACE, Params, _forget_vector, _project, _weight_grads,  # noqa: F401
+                                release_workspace)
 
 __all__ = ["hyperlstm_sequence"]
 
