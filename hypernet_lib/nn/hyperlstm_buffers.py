@@ -104,20 +104,25 @@ def _project(x: torch.Tensor, p: Params, H: int) -> torch.Tensor:
     return xin
 
 
-def _ln_affine_grads(dy, x, mean, rstd, gate_axis=None):
+def _ln_affine_grads(dy, x, mean, rstd, gate_axis=None, products=False):
     """∂gain = Σ dy ⊙ LN(x), ∂bias = Σ dy over all steps and samples, computed in place (x and dy are
     overwritten).  dy, x: (T, B, [4,] N) or with ``gate_axis=1`` (T, 4, B, N); the sums keep the gate axis.
+    ``products=True``: x already holds dy ⊙ LN(x) (the C++ kernels write it during the reverse loop).
     Summing dim 0 first keeps every reduction over contiguous rows (a (0, 2) reduction is ~10× slower)."""
     rest = 0 if gate_axis is None else 1            # after summing dim 0: the batch axis of what is left
     db = dy.sum(0).sum(rest)
+    if products:
+        return x.sum(0).sum(rest), db
     x.sub_(mean).mul_(rstd)                         # LN(x) before the gain
     dg = dy.mul_(x).sum(0).sum(rest)
     return dg, db
 
 
-def _weight_grads(ctx, x, out, sv, dR_all, dZ_all, dd_all, dxin, dY_all, dcn_all, dgy_all, dhcn_all):
+def _weight_grads(ctx, x, out, sv, dR_all, dZ_all, dd_all, dxin, dY_all, dcn_all, dgy_all, dhcn_all,
+                  products=False):
     """After the reverse loop: every weight gradient as one matmul or reduction over all T·B rows, and the
-    input gradient.  Overwrites P_all, C_all, A_all, HC_all, dY_all, dcn_all, dgy_all and dhcn_all."""
+    input gradient.  Overwrites P_all, C_all, A_all, HC_all, dY_all, dcn_all, dgy_all and dhcn_all.
+    ``products=True``: the reverse loop left dy ⊙ LN(x) in P_all, C_all[1:], A_all and HC_all[1:]."""
     p, ln, z_current = ctx.params, ctx.ln, ctx.z_current
     T, B, H = out.shape
     Hh, Nz = p.W_hath.shape[0], p.W_d.shape[1]
@@ -141,8 +146,8 @@ def _weight_grads(ctx, x, out, sv, dR_all, dZ_all, dd_all, dxin, dY_all, dcn_all
     ln_grads = (None,) * 8
     if ln:      # in place on buffers no longer needed (a fresh temporary this size costs page faults)
         mA, rA, mhc, rhc, mP, rP, mc, rc = sv["stats"]
-        ln_grads = (*_ln_affine_grads(dY_all, sv["P_all"], mP, rP, gate_axis=1),
-                    *_ln_affine_grads(dcn_all, sv["C_all"][1:], mc, rc),
-                    *_ln_affine_grads(dgy_all, sv["A_all"].view(T, B, 4, Hh), mA, rA),
-                    *_ln_affine_grads(dhcn_all, sv["HC_all"][1:], mhc, rhc))
+        ln_grads = (*_ln_affine_grads(dY_all, sv["P_all"], mP, rP, gate_axis=1, products=products),
+                    *_ln_affine_grads(dcn_all, sv["C_all"][1:], mc, rc, products=products),
+                    *_ln_affine_grads(dgy_all, sv["A_all"].view(T, B, 4, Hh), mA, rA, products=products),
+                    *_ln_affine_grads(dhcn_all, sv["HC_all"][1:], mhc, rhc, products=products))
     return dx, (dW_in, db_hat, dW_rec, dW_hath, dW_z, db_z, dW_d, db_0) + ln_grads

@@ -81,6 +81,13 @@ inline void ln_backward(const S* __restrict dy, const S* __restrict gain, const 
   }
 }
 
+// x <- dy * (x - m) r: the layer-norm gain's gradient terms, written over the normalised input, which the
+// reverse loop no longer needs once step t is done.  After the loop, dL/dgain is one sum over these rows
+// (hyperlstm_buffers._ln_affine_grads with products=True) instead of three more passes over the buffers.
+template <typename S> inline void affine_product(const S* __restrict dy, S* __restrict x, int64_t n, S m, S r) {
+  for (int64_t j = 0; j < n; ++j) x[j] = dy[j] * (x[j] - m) * r;
+}
+
 // ---- forward, hyper cell: A^ += W^_x x_t; gates; c^_t; h^_t = sigma(o^) tanh(LN(c^_t))         (Eq. 10)
 template <typename S> void hyper_fwd(const Ctx<S>& c, int64_t t, int64_t b, S* __restrict) {
   const int64_t B = c.B, H = c.H, Hh = c.Hh;
@@ -247,6 +254,7 @@ template <typename S> void main_bwd(const Ctx<S>& c, int64_t t, int64_t b, S* __
     if (c.ln) {
       for (int64_t j = 0; j < H; ++j) dcv[j] = dc[j];
       ln_backward(dcn, c.at(G_C), cc, H, c.at(MC)[tb], c.at(RC)[tb], dcv, true);
+      affine_product(dcn, c.at(C_ALL) + (tb + B) * H, H, c.at(MC)[tb], c.at(RC)[tb]);   // c_t: read at step t only
     } else {
       for (int64_t j = 0; j < H; ++j) dcv[j] = dc[j] + dcn[j];
     }
@@ -269,10 +277,11 @@ template <typename S> void main_bwd(const Ctx<S>& c, int64_t t, int64_t b, S* __
       else        for (int64_t j = 0; j < H; ++j) dY[j] = dSk[j] * (Sk[j] - Sk[j] * Sk[j]);
       // dd rows: 0-3 d_h, 4-7 d_x, 8-11 W_bz z_b (= dP); dd_all is (12, T, B, N_h)
       S* __restrict dP = c.at(DD_ALL) + (8 + k) * TBH + tb * H;
-      if (c.ln)
+      if (c.ln) {
         ln_backward(dY, c.at(G_MAIN) + k * H, c.at(P_ALL) + tkb * H, H, c.at(MP)[tkb], c.at(RP)[tkb],
                     dP, false);
-      else
+        affine_product(dY, c.at(P_ALL) + tkb * H, H, c.at(MP)[tkb], c.at(RP)[tkb]);
+      } else
         for (int64_t j = 0; j < H; ++j) dP[j] = dY[j];
       const S* __restrict Rk = c.at(R_ALL) + tb * c.NN + k * H;
       const S* __restrict Xk = c.at(XIN) + tb * c.NN + k * H;
@@ -339,6 +348,7 @@ template <typename S> void hyper_bwd(const Ctx<S>& c, int64_t t, int64_t b, S* _
     if (c.ln) {
       for (int64_t j = 0; j < Hh; ++j) dcv[j] = dhc[j];
       ln_backward(dhcn, c.at(G_HAT_C), hc, Hh, c.at(MHC)[tb], c.at(RHC)[tb], dcv, true);
+      affine_product(dhcn, c.at(HC_ALL) + (tb + B) * Hh, Hh, c.at(MHC)[tb], c.at(RHC)[tb]);
     } else {
       for (int64_t j = 0; j < Hh; ++j) dcv[j] = dhc[j] + dhcn[j];
     }
@@ -355,10 +365,11 @@ template <typename S> void hyper_bwd(const Ctx<S>& c, int64_t t, int64_t b, S* _
       S* __restrict dg = dgy + k * Hh;
       if (k == 1) for (int64_t j = 0; j < Hh; ++j) dg[j] = ds[k * Hh + j] * (S(1) - sk[j] * sk[j]);
       else        for (int64_t j = 0; j < Hh; ++j) dg[j] = ds[k * Hh + j] * (sk[j] - sk[j] * sk[j]);
-      if (c.ln)
+      if (c.ln) {
         ln_backward(dg, c.at(G_HAT) + k * Hh, c.at(A_ALL) + (tb * 4 + k) * Hh, Hh, c.at(MA)[tb * 4 + k],
                     c.at(RA)[tb * 4 + k], dA + k * Hh, false);
-      else
+        affine_product(dg, c.at(A_ALL) + (tb * 4 + k) * Hh, Hh, c.at(MA)[tb * 4 + k], c.at(RA)[tb * 4 + k]);
+      } else
         for (int64_t j = 0; j < Hh; ++j) dA[k * Hh + j] = dg[j];
     }
     // dL/dh^_{t-1} = W^_h^ dL/dA^  (+ W_z dL/dz when z came from h^_{t-1})
@@ -405,7 +416,7 @@ void hyperlstm_step(int which, int double_, const int64_t* dims, const int64_t* 
   if (double_) run<double>(which, dims, ptrs, t, eps);
   else run<float>(which, dims, ptrs, t, eps);
 }
-int hyperlstm_kernels_version() { return 2; }
+int hyperlstm_kernels_version() { return 3; }
 int hyperlstm_n_ptrs() { return NPTRS_; }
 int hyperlstm_n_dims() { return NDIMS_; }
 }

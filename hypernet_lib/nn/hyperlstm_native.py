@@ -252,7 +252,7 @@ def backward(ctx, x, out, g_out, g_state, sv):
         torch.mm(dR[t], W_recT, out=DH[(t + 1) % 2])                # ∂h_{t-1}, one matmul for both cells
     dstate = tuple(g[name][1].clone() for name in ("DH", "DC", "DHH", "DHC"))   # step 0 wrote slot 1
     dx, dparams = _weight_grads(ctx, x, out, sv, g["dR_all"], g["dZ_all"], g["dd_all"], g["dxin"], g["dY_all"],
-                                g["dcn_all"], g["dgy_all"], g["dhcn_all"])
+                                g["dcn_all"], g["dgy_all"], g["dhcn_all"], products=True)
     _WORKSPACE.give(*(v for k, v in sv.items() if k not in ("h0", "stats")),
                     *(v for k, v in g.items() if k != "g_out"))
     return dx, dstate, dparams
