@@ -31,6 +31,15 @@ def test_colab_check_runs_from_another_folder(tmp_path):
     assert res.returncode in (0, 1), res.stderr[-2000:]
 
 
+def test_colab_write_replaces_a_block_with_the_old_marker():
+    """Blocks written before the marker was shortened are replaced whole, not stacked under a new one."""
+    colab = tool("colab")
+    old = colab.OLD_BEGINS[0] + "\nprint('old set-up')\n" + colab.END + "\nSCALE = get_scale()"
+    new = colab.with_block(old, colab.setup_block("https://example.org/repo"))
+    assert new.count(colab.END) == 1 and "old set-up" not in new and colab.OLD_BEGINS[0] not in new
+    assert new.startswith(colab.BEGIN) and new.endswith("\nSCALE = get_scale()")
+
+
 def make_n(*args):
     res = subprocess.run(["make", "-n", "-o", ".venv/.installed", *args], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]      # tools/ sits in the repository root
-BEGIN = "# --- set-up for Colab and fresh machines: install hypernet_lib if it is missing ---"
+BEGIN = "# --- set-up for Colab and fresh machines: installs hypernet_lib if missing ---"
+# the marker before code lines were kept to 79 characters; --write replaces a block that starts with it
+OLD_BEGINS = ("# --- set-up for Colab and fresh machines: install hypernet_lib if it is missing ---",)
 END = "# --- end of set-up ---"
 
 
@@ -40,13 +42,18 @@ def setup_block(url: str) -> str:
         BEGIN,
         "import importlib, importlib.util, os, subprocess, sys",
         'if importlib.util.find_spec("hypernet_lib") is None:',
-        f'    _source = os.environ.get("HYPERNET_REPO", "git+{url}")',
-        '    _pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", _source],',
-        "                          capture_output=True, text=True)",
+        '    _source = os.environ.get(',
+        '        "HYPERNET_REPO",',
+        f'        "git+{url}")',
+        "    _pip = subprocess.run(",
+        '        [sys.executable, "-m", "pip", "install", "-q", _source],',
+        "        capture_output=True, text=True)",
         "    if _pip.returncode:",
-        '        raise RuntimeError(f"pip could not install hypernet_lib from {_source}:\\n"',
-        '                           f"{_pip.stderr.strip()[-1500:]}\\nSet os.environ[\'HYPERNET_REPO\'] to a "',
-        '                           "copy of it (a wheel, a folder, a pip requirement) and run this cell again.")',
+        "        raise RuntimeError(",
+        '            f"pip could not install hypernet_lib from {_source}:\\n"',
+        '            f"{_pip.stderr.strip()[-1500:]}\\n"',
+        '            "Set os.environ[\'HYPERNET_REPO\'] to a copy of it (a wheel, "',
+        '            "a folder, a pip requirement) and run this cell again.")',
         "    importlib.invalidate_caches()",
         END,
     ])
@@ -60,8 +67,9 @@ def first_code_cell(nb):
 
 
 def with_block(source: str, block: str) -> str:
-    if BEGIN in source and END in source:
-        head, rest = source.split(BEGIN, 1)
+    begin = next((b for b in (BEGIN,) + OLD_BEGINS if b in source), None)
+    if begin is not None and END in source:
+        head, rest = source.split(begin, 1)
         _, tail = rest.split(END, 1)
         return head + block + tail
     return block + "\n" + source

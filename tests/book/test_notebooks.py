@@ -45,6 +45,19 @@ def test_committed_outputs_name_scale_data_and_device(path):
     assert re.search(r"scale=(cpu|full) \| data=.+ \| device=", text), f"{path.name} prints no run banner"
 
 
+CODE_WIDTH = 79      # a 79-character line fits the book's code blocks at a 1400 px wide window (measured in Chromium)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_shown_code_fits_the_text_column(path):
+    """Every line of code the reader sees (cells without remove-input/remove-cell) is at most CODE_WIDTH
+    characters: a longer one is cut at the column's edge and scrolls sideways."""
+    long = [(k, len(line), line[:40]) for k, c in enumerate(read(path).cells)
+            if c.cell_type == "code" and not {"remove-input", "remove-cell"} & set(c.metadata.get("tags", []))
+            for line in c.source.splitlines() if len(line) > CODE_WIDTH]
+    assert not long, f"{path.name}: code lines over {CODE_WIDTH} characters (cell, length, start): {long[:8]}"
+
+
 def test_colab_block_is_current_in_every_notebook():
     assert colab.main(["--check"]) == 0
 
