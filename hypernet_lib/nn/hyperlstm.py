@@ -57,6 +57,7 @@ from ..checks import check_float, check_ids_in_range, check_int, check_state
 from . import hyperlstm_fast
 from .hyperlstm_buffers import (
     LN_EPS,  # 1e-3, as in Ha's code: one constant for every implementation
+    _z_bias,
 )
 
 __all__ = ["CELLS", "GATES", "SOURCES", "FORGET_BIAS", "HyperLSTMLayer", "LayerNormLSTMLayer", "TorchLSTMLayer"]
@@ -295,7 +296,7 @@ class HyperLSTMLayer(nn.Module):
         x_hat = xin[..., 4 * H:]                                   # (T, B, 4N_ĥ)     Ŵ_x x_t
         if self.b_hat is not None:
             x_hat = x_hat + self.b_hat
-        b_z = torch.cat([self.b_z, self.b_z.new_zeros(4 * Nz)])    # z_b has no bias
+        b_z = _z_bias(self.b_z)                                    # z_b has no bias
         b_0 = self.b_0.view(4, 1, H)
         if ln:
             g_main, b_main = self.ln_gain.view(4, 1, H), self.ln_bias.view(4, 1, H)

@@ -82,6 +82,12 @@ def release_workspace() -> int:
     return n
 
 
+def _z_bias(b_z: torch.Tensor) -> torch.Tensor:
+    """(12 N_z,) bias of z = [z_h | z_x | z_b] for the 4 gates: b_z (8 N_z,) for z_h and z_x, zeros for z_b,
+    which has no bias (Eq. 11)."""
+    return torch.cat([b_z, b_z.new_zeros(b_z.numel() // 2)])
+
+
 def _forget_vector(like: torch.Tensor, forget_bias: float) -> torch.Tensor:
     """(4,) = (0, 0, forget_bias, 0): the constant forget-gate bias, gate order i, g, f, o."""
     v = torch.zeros(4, dtype=like.dtype, device=like.device)

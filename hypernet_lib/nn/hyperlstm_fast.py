@@ -55,7 +55,7 @@ from torch.autograd.function import once_differentiable
 from . import hyperlstm_native as native
 from ..checks import check_ids_in_range, check_shape, check_state
 from .hyperlstm_buffers import (LN_EPS, _WORKSPACE, Params, _forget_vector, _project, _weight_grads,  # noqa: F401
-                                release_workspace)
+                                _z_bias, release_workspace)
 
 __all__ = ["hyperlstm_sequence"]
 
@@ -102,7 +102,7 @@ def _run(x, state, p: Params, *, ln: bool, z_current: bool, masks, forget_bias: 
     x_main = xin[..., :4 * H].view(T, B, 4, H).transpose(1, 2)      # (T, 4, B, N_h): W_x^y x_t
     x_hat = xin[..., 4 * H:]                                        # (T, B, 4N_ĥ):   Ŵ_x x_t
     fvec = _forget_vector(xin, forget_bias)
-    b_z = torch.cat([p.b_z, p.b_z.new_zeros(4 * Nz)])               # z_b has no bias
+    b_z = _z_bias(p.b_z)                                            # z_b has no bias
     if ln:
         b_main = p.ln_bias.view(4, 1, H) + fvec.view(4, 1, 1)          # LN bias + forget bias
         g_main = p.ln_gain.view(4, 1, H)

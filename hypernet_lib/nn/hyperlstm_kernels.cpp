@@ -27,7 +27,7 @@
 
 namespace {
 
-enum Dim { T_, B_, H_, HH_, NZ_, LN_, MASK_, ZCUR_, NDIMS_ };
+enum Dim { T_, B_, H_, HH_, NZ_, LN_, ZCUR_, NDIMS_ };
 enum Ptr {
   XIN, A_ALL, S_ALL, HC_ALL, HH_ALL, TH_ALL, MA, RA, MHC, RHC, G_HAT, B_HAT, G_HAT_C, B_HAT_C,
   Z_ALL, W_D, B0, R_ALL, P_ALL, S_MAIN, C_ALL, TC_ALL, OUT, MP, RP, MC, RC, G_MAIN, B_MAIN, G_C, B_C, MASKS,
@@ -43,13 +43,15 @@ template <typename S> inline S sigm(S x) { return S(0.5) * std::tanh(S(0.5) * x)
 
 template <typename S> struct Ctx {
   int64_t T, B, H, Hh, Nz, NN;
-  bool ln, mask, zcur;
+  bool ln, zcur;
   S eps;
   const int64_t* p;
   Ctx(const int64_t* dims, const int64_t* ptrs, double eps_)
       : T(dims[T_]), B(dims[B_]), H(dims[H_]), Hh(dims[HH_]), Nz(dims[NZ_]), NN(4 * dims[H_] + 4 * dims[HH_]),
-        ln(dims[LN_] != 0), mask(dims[MASK_] != 0), zcur(dims[ZCUR_] != 0), eps(S(eps_)), p(ptrs) {}
+        ln(dims[LN_] != 0), zcur(dims[ZCUR_] != 0), eps(S(eps_)), p(ptrs) {}
   S* at(Ptr k) const { return reinterpret_cast<S*>(p[k]); }
+  // at(k) + i, or null for a buffer that is absent (the layer-norm ones without layer norm, the masks)
+  S* off(Ptr k, int64_t i) const { return p[k] ? at(k) + i : nullptr; }
 };
 
 // mean and 1/sigma of x[0..n)
@@ -88,66 +90,124 @@ template <typename S> inline void affine_product(const S* __restrict dy, S* __re
   for (int64_t j = 0; j < n; ++j) x[j] = dy[j] * (x[j] - m) * r;
 }
 
-// ---- forward, hyper cell: A^ += W^_x x_t; gates; c^_t; h^_t = sigma(o^) tanh(LN(c^_t))         (Eq. 10)
-template <typename S> void hyper_fwd(const Ctx<S>& c, int64_t t, int64_t b, S* __restrict) {
-  const int64_t B = c.B, H = c.H, Hh = c.Hh;
-  {
-    const int64_t tb = t * B + b;
-    const S* __restrict xh = c.at(XIN) + tb * c.NN + 4 * H;
-    const S* __restrict Rh = c.at(R_ALL) + tb * c.NN + 4 * H;
-    const S* __restrict hh0 = c.at(HH_ALL) + tb * Hh;
-    S* __restrict A = c.at(A_ALL) + tb * 4 * Hh;
-    S* __restrict s = c.at(S_ALL) + tb * 4 * Hh;
-    // A^ = h_{t-1} W^_h + W^_x x_t + h^_{t-1} W^_h^   (the first two from torch's matmuls)
-    for (int64_t m = 0; m < 4 * Hh; ++m) A[m] = Rh[m] + xh[m];
-    for (int64_t i = 0; i < Hh; ++i) {
-      const S hi = hh0[i];
-      const S* __restrict w = c.at(W_HATH) + i * 4 * Hh;
-      for (int64_t m = 0; m < 4 * Hh; ++m) A[m] += hi * w[m];
-    }
-    for (int64_t k = 0; k < 4; ++k) {
-      S* __restrict a = A + k * Hh;
-      S* __restrict sk = s + k * Hh;
-      const S* __restrict bias = c.at(B_HAT) + k * Hh;
-      if (c.ln) {
-        S m, r;
-        moments(a, Hh, c.eps, m, r);
-        c.at(MA)[tb * 4 + k] = m, c.at(RA)[tb * 4 + k] = r;
-        const S* __restrict g = c.at(G_HAT) + k * Hh;
-        for (int64_t j = 0; j < Hh; ++j) sk[j] = (a[j] - m) * r * g[j] + bias[j];
-      } else {
-        for (int64_t j = 0; j < Hh; ++j) sk[j] = a[j] + bias[j];
-      }
-      if (k == 1) for (int64_t j = 0; j < Hh; ++j) sk[j] = std::tanh(sk[j]);
-      else        for (int64_t j = 0; j < Hh; ++j) sk[j] = sigm(sk[j]);
-    }
-    const S* __restrict hc0 = c.at(HC_ALL) + tb * Hh;
-    S* __restrict hc = c.at(HC_ALL) + (tb + B) * Hh;
-    S* __restrict th = c.at(TH_ALL) + tb * Hh;
-    S* __restrict hh = c.at(HH_ALL) + (tb + B) * Hh;
-    for (int64_t j = 0; j < Hh; ++j) hc[j] = s[2 * Hh + j] * hc0[j] + s[j] * s[Hh + j];      // c^_t
-    if (c.ln) {
-      S m, r;
-      moments(hc, Hh, c.eps, m, r);
-      c.at(MHC)[tb] = m, c.at(RHC)[tb] = r;
-      const S* __restrict g = c.at(G_HAT_C);
-      const S* __restrict bb = c.at(B_HAT_C);
-      for (int64_t j = 0; j < Hh; ++j) th[j] = std::tanh((hc[j] - m) * r * g[j] + bb[j]);
-    } else {
-      for (int64_t j = 0; j < Hh; ++j) th[j] = std::tanh(hc[j]);
-    }
-    for (int64_t j = 0; j < Hh; ++j) hh[j] = s[3 * Hh + j] * th[j];                            // h^_t
-    // z = W_z h^ + b_z: [z_h | z_x | z_b] for the 4 gates (Eq. 11), from h^_t or h^_{t-1}
-    const int64_t nz = 12 * c.Nz;
-    const S* __restrict src = c.zcur ? hh : hh0;
-    S* __restrict z = c.at(Z_ALL) + tb * nz;
-    const S* __restrict bz = c.at(B_Z);
-    for (int64_t q = 0; q < nz; ++q) z[q] = bz[q];
-    for (int64_t i = 0; i < Hh; ++i) {
-      const S hi = src[i];
-      const S* __restrict w = c.at(W_Z) + i * nz;
-      for (int64_t q = 0; q < nz; ++q) z[q] += hi * w[q];
-    }
+// ---- the pieces both cells share: each is an LSTM cell with layer norm (Eqs. 10 and 13 have one shape)
+
+// One gate row: out = act(LN(x) * gain + bias) with layer norm, act(x + bias) without (bias may be null);
+// act = tanh for the g gate, sigma otherwise.  Stores LN's mean and 1/sigma in m_out, r_out.
+template <typename S>
+inline void gate_forward(const S* __restrict x, int64_t n, bool ln, const S* __restrict gain, const S* __restrict bias,
+                         S eps, S* m_out, S* r_out, bool tanh_gate, S* __restrict out) {
+  if (ln) {
+    S m, r;
+    moments(x, n, eps, m, r);
+    *m_out = m, *r_out = r;
+    for (int64_t j = 0; j < n; ++j) out[j] = (x[j] - m) * r * gain[j] + bias[j];
+  } else if (bias) {
+    for (int64_t j = 0; j < n; ++j) out[j] = x[j] + bias[j];
+  } else {
+    for (int64_t j = 0; j < n; ++j) out[j] = x[j];
+  }
+  if (tanh_gate) for (int64_t j = 0; j < n; ++j) out[j] = std::tanh(out[j]);
+  else           for (int64_t j = 0; j < n; ++j) out[j] = sigm(out[j]);
+}
+
+// The cell update from the gate activations i, g, f, o:  c_t = f c_{t-1} + i (g * mask),
+// tc = tanh(LN(c_t) * gain + bias) (tanh(c_t) without layer norm),  h_t = o tc.  mask may be null.
+template <typename S>
+inline void cell_forward(const S* __restrict i, const S* __restrict g, const S* __restrict f, const S* __restrict o,
+                         const S* __restrict mask, const S* __restrict c0, int64_t n, bool ln, const S* __restrict gain,
+                         const S* __restrict bias, S eps, S* m_out, S* r_out, S* __restrict c, S* __restrict tc,
+                         S* __restrict h) {
+  if (mask) for (int64_t j = 0; j < n; ++j) c[j] = f[j] * c0[j] + i[j] * g[j] * mask[j];
+  else      for (int64_t j = 0; j < n; ++j) c[j] = f[j] * c0[j] + i[j] * g[j];
+  if (ln) {
+    S m, r;
+    moments(c, n, eps, m, r);
+    *m_out = m, *r_out = r;
+    for (int64_t j = 0; j < n; ++j) tc[j] = std::tanh((c[j] - m) * r * gain[j] + bias[j]);
+  } else {
+    for (int64_t j = 0; j < n; ++j) tc[j] = std::tanh(c[j]);
+  }
+  for (int64_t j = 0; j < n; ++j) h[j] = o[j] * tc[j];
+}
+
+// cell_forward in reverse.  dh (+ dh_extra, may be null) is dL/dh_t, dc the carried dL/dc_t.  Writes
+// dL/d(o), dL/d(i), dL/d(g * mask), dL/d(f) to dgate (four rows of n, gate order i, g, f, o), dL/dLN(c_t)
+// to dcn, dL/dc_{t-1} to dc_prev; with layer norm also dcn * LN(c_t) over c (see affine_product).
+template <typename S>
+inline void cell_backward(const S* __restrict dh, const S* __restrict dh_extra, const S* __restrict dc,
+                          const S* __restrict i, const S* __restrict g, const S* __restrict f, const S* __restrict o,
+                          const S* __restrict mask, const S* __restrict c0, S* __restrict c, const S* __restrict tc,
+                          int64_t n, bool ln, const S* __restrict gain, S m, S r, S* __restrict dcn,
+                          S* __restrict dc_all, S* __restrict dgate, S* __restrict dc_prev) {
+  for (int64_t j = 0; j < n; ++j) {                                     // h_t = o tanh(LN(c_t))
+    S v = dh_extra ? dh[j] + dh_extra[j] : dh[j];
+    dgate[3 * n + j] = v * tc[j];
+    S u = v * o[j];
+    dcn[j] = u - u * tc[j] * tc[j];
+  }
+  if (ln) {
+    for (int64_t j = 0; j < n; ++j) dc_all[j] = dc[j];
+    ln_backward(dcn, gain, c, n, m, r, dc_all, true);
+    affine_product(dcn, c, n, m, r);                                    // c_t: read at step t only
+  } else {
+    for (int64_t j = 0; j < n; ++j) dc_all[j] = dc[j] + dcn[j];
+  }
+  for (int64_t j = 0; j < n; ++j) {                                     // c_t = f c_{t-1} + i g~
+    dgate[j] = dc_all[j] * g[j];
+    dgate[n + j] = dc_all[j] * i[j];
+    dgate[2 * n + j] = dc_all[j] * c0[j];
+    dc_prev[j] = dc_all[j] * f[j];
+  }
+  if (mask) for (int64_t j = 0; j < n; ++j) { dgate[j] *= mask[j]; dgate[n + j] *= mask[j]; }
+}
+
+// gate_forward in reverse: dy = dL/d(gate input after LN) from dL/d(activation) da and the activation s;
+// dx = dL/dx (the pre-activation).  With layer norm also dy * LN(x) over x (see affine_product).
+template <typename S>
+inline void gate_backward(const S* __restrict da, const S* __restrict s, int64_t n, bool tanh_gate, bool ln,
+                          const S* __restrict gain, S* __restrict x, S m, S r, S* __restrict dy, S* __restrict dx) {
+  if (tanh_gate) for (int64_t j = 0; j < n; ++j) dy[j] = da[j] * (S(1) - s[j] * s[j]);
+  else           for (int64_t j = 0; j < n; ++j) dy[j] = da[j] * (s[j] - s[j] * s[j]);
+  if (ln) {
+    ln_backward(dy, gain, x, n, m, r, dx, false);
+    affine_product(dy, x, n, m, r);
+  } else {
+    for (int64_t j = 0; j < n; ++j) dx[j] = dy[j];
+  }
+}
+
+// ---- forward, hyper cell: A^ = h_{t-1} W^_h + W^_x x_t + h^_{t-1} W^_h^; gates; c^_t; h^_t; z  (Eqs. 10-11)
+template <typename S> void hyper_fwd(const Ctx<S>& c, int64_t t, int64_t b) {
+  const int64_t B = c.B, H = c.H, Hh = c.Hh, tb = t * B + b;
+  const S* __restrict xh = c.at(XIN) + tb * c.NN + 4 * H;
+  const S* __restrict Rh = c.at(R_ALL) + tb * c.NN + 4 * H;
+  const S* __restrict hh0 = c.at(HH_ALL) + tb * Hh;
+  S* __restrict A = c.at(A_ALL) + tb * 4 * Hh;
+  S* __restrict s = c.at(S_ALL) + tb * 4 * Hh;
+  for (int64_t m = 0; m < 4 * Hh; ++m) A[m] = Rh[m] + xh[m];            // the first two from torch's matmuls
+  for (int64_t i = 0; i < Hh; ++i) {
+    const S hi = hh0[i];
+    const S* __restrict w = c.at(W_HATH) + i * 4 * Hh;
+    for (int64_t m = 0; m < 4 * Hh; ++m) A[m] += hi * w[m];
+  }
+  for (int64_t k = 0; k < 4; ++k)
+    gate_forward(A + k * Hh, Hh, c.ln, c.off(G_HAT, k * Hh), c.at(B_HAT) + k * Hh, c.eps, c.off(MA, tb * 4 + k),
+                 c.off(RA, tb * 4 + k), k == 1, s + k * Hh);
+  S* __restrict hh = c.at(HH_ALL) + (tb + B) * Hh;
+  cell_forward(s, s + Hh, s + 2 * Hh, s + 3 * Hh, static_cast<const S*>(nullptr), c.at(HC_ALL) + tb * Hh, Hh,
+               c.ln, c.at(G_HAT_C), c.at(B_HAT_C), c.eps, c.off(MHC, tb), c.off(RHC, tb),
+               c.at(HC_ALL) + (tb + B) * Hh, c.at(TH_ALL) + tb * Hh, hh);
+  // z = W_z h^ + b_z: [z_h | z_x | z_b] for the 4 gates (Eq. 11), from h^_t or h^_{t-1}
+  const int64_t nz = 12 * c.Nz;
+  const S* __restrict src = c.zcur ? hh : hh0;
+  S* __restrict z = c.at(Z_ALL) + tb * nz;
+  const S* __restrict bz = c.at(B_Z);
+  for (int64_t q = 0; q < nz; ++q) z[q] = bz[q];
+  for (int64_t i = 0; i < Hh; ++i) {
+    const S hi = src[i];
+    const S* __restrict w = c.at(W_Z) + i * nz;
+    for (int64_t q = 0; q < nz; ++q) z[q] += hi * w[q];
   }
 }
 
@@ -164,223 +224,117 @@ template <typename S> inline void scale_vector(const Ctx<S>& c, const S* __restr
 
 // ---- forward, main cell: P = d_h * W_h h + d_x * W_x x + W_bz z_b + b_0 (Eq. 13), LN, gates, c_t, h_t
 template <typename S> void main_fwd(const Ctx<S>& c, int64_t t, int64_t b, S* __restrict scratch) {
-  const int64_t B = c.B, H = c.H;
+  const int64_t B = c.B, H = c.H, tb = t * B + b;
   S* dh = scratch;
   S* dx = scratch + H;
   S* dbz = scratch + 2 * H;
-  {
-    const int64_t tb = t * B + b;
-    const S* zb = c.at(Z_ALL) + tb * 12 * c.Nz;
-    for (int64_t k = 0; k < 4; ++k) {
-      const int64_t tkb = (t * 4 + k) * B + b;
-      const S* __restrict Rk = c.at(R_ALL) + tb * c.NN + k * H;
-      const S* __restrict Xk = c.at(XIN) + tb * c.NN + k * H;
-      const S* __restrict b0 = c.at(B0) + k * H;
-      S* __restrict P = c.at(P_ALL) + tkb * H;
-      S* __restrict Sk = c.at(S_MAIN) + tkb * H;
-      scale_vector(c, zb, k, dh);
-      scale_vector(c, zb, 4 + k, dx);
-      scale_vector(c, zb, 8 + k, dbz);
-      for (int64_t j = 0; j < H; ++j) P[j] = dh[j] * Rk[j] + dx[j] * Xk[j] + dbz[j] + b0[j];
-      if (c.ln) {
-        S m, r;
-        moments(P, H, c.eps, m, r);
-        c.at(MP)[tkb] = m, c.at(RP)[tkb] = r;
-        const S* __restrict g = c.at(G_MAIN) + k * H;
-        const S* __restrict bm = c.at(B_MAIN) + k * H;
-        for (int64_t j = 0; j < H; ++j) Sk[j] = (P[j] - m) * r * g[j] + bm[j];
-      } else {
-        for (int64_t j = 0; j < H; ++j) Sk[j] = P[j];
-      }
-      if (k == 1) for (int64_t j = 0; j < H; ++j) Sk[j] = std::tanh(Sk[j]);
-      else        for (int64_t j = 0; j < H; ++j) Sk[j] = sigm(Sk[j]);
-    }
-    const S* __restrict S0 = c.at(S_MAIN) + (t * 4 * B + b) * H;
-    const S* __restrict S1 = S0 + B * H;
-    const S* __restrict S2 = S1 + B * H;
-    const S* __restrict S3 = S2 + B * H;
-    const S* __restrict mk = c.mask ? c.at(MASKS) + tb * H : nullptr;
-    const S* __restrict c0 = c.at(C_ALL) + tb * H;
-    S* __restrict cc = c.at(C_ALL) + (tb + B) * H;
-    S* __restrict tc = c.at(TC_ALL) + tb * H;
-    S* __restrict h = c.at(OUT) + tb * H;
-    if (mk) for (int64_t j = 0; j < H; ++j) cc[j] = S2[j] * c0[j] + S0[j] * S1[j] * mk[j];   // c_t, dropout on g
-    else    for (int64_t j = 0; j < H; ++j) cc[j] = S2[j] * c0[j] + S0[j] * S1[j];
-    if (c.ln) {
-      S m, r;
-      moments(cc, H, c.eps, m, r);
-      c.at(MC)[tb] = m, c.at(RC)[tb] = r;
-      const S* __restrict g = c.at(G_C);
-      const S* __restrict bb = c.at(B_C);
-      for (int64_t j = 0; j < H; ++j) tc[j] = std::tanh((cc[j] - m) * r * g[j] + bb[j]);
-    } else {
-      for (int64_t j = 0; j < H; ++j) tc[j] = std::tanh(cc[j]);
-    }
-    for (int64_t j = 0; j < H; ++j) h[j] = S3[j] * tc[j];                                       // h_t
+  const S* zb = c.at(Z_ALL) + tb * 12 * c.Nz;
+  for (int64_t k = 0; k < 4; ++k) {
+    const int64_t tkb = (t * 4 + k) * B + b;
+    const S* __restrict Rk = c.at(R_ALL) + tb * c.NN + k * H;
+    const S* __restrict Xk = c.at(XIN) + tb * c.NN + k * H;
+    const S* __restrict b0 = c.at(B0) + k * H;
+    S* __restrict P = c.at(P_ALL) + tkb * H;
+    scale_vector(c, zb, k, dh);
+    scale_vector(c, zb, 4 + k, dx);
+    scale_vector(c, zb, 8 + k, dbz);
+    for (int64_t j = 0; j < H; ++j) P[j] = dh[j] * Rk[j] + dx[j] * Xk[j] + dbz[j] + b0[j];
+    // without layer norm b_0 already holds the forget bias: no bias here
+    gate_forward(P, H, c.ln, c.off(G_MAIN, k * H), c.off(B_MAIN, k * H), c.eps, c.off(MP, tkb), c.off(RP, tkb),
+                 k == 1, c.at(S_MAIN) + tkb * H);
   }
+  const S* __restrict S0 = c.at(S_MAIN) + (t * 4 * B + b) * H;          // gate rows are B * N_h apart
+  cell_forward(S0, S0 + B * H, S0 + 2 * B * H, S0 + 3 * B * H, c.off(MASKS, tb * H),
+               c.at(C_ALL) + tb * H, H, c.ln, c.at(G_C), c.at(B_C), c.eps, c.off(MC, tb), c.off(RC, tb),
+               c.at(C_ALL) + (tb + B) * H, c.at(TC_ALL) + tb * H, c.at(OUT) + tb * H);
 }
 
 // ---- backward, main cell: from dL/dh_t (carried + output) and dL/dc_t to dL/dd, dL/d(W_h h), dL/d(W_x x),
 // dL/dz and dL/dc_{t-1}.  The carried gradients sit in two-slot buffers: step t reads slot t%2 and writes
-// dL/dc_{t-1} to slot (t+1)%2 (Python's matmuls write dL/dh_{t-1} and dL/dh^_{t-1} there too).
+// dL/dc_{t-1} to slot (t+1)%2 (Python's matmul writes dL/dh_{t-1} there too).
 template <typename S> void main_bwd(const Ctx<S>& c, int64_t t, int64_t b, S* __restrict scratch) {
-  const int64_t B = c.B, H = c.H, TBH = c.T * c.B * c.H;
+  const int64_t B = c.B, H = c.H, TBH = c.T * c.B * c.H, tb = t * B + b;
   const int64_t rd = t & 1, wr = (t + 1) & 1;
   S* dcv = scratch;            // dL/dc_t (all of it)
   S* d = scratch + H;          // d_h or d_x of one gate, recomputed
   S* dS = scratch + 2 * H;     // dL/d(gate activation), 4 rows
-  {
-    const int64_t tb = t * B + b;
-    const S* __restrict go = c.at(G_OUT) + tb * H;
-    const S* __restrict dh = c.at(DH) + (rd * B + b) * H;
-    const S* __restrict dc = c.at(DC) + (rd * B + b) * H;
-    S* __restrict dcp = c.at(DC) + (wr * B + b) * H;
-    const S* __restrict tc = c.at(TC_ALL) + tb * H;
-    const S* __restrict S0 = c.at(S_MAIN) + (t * 4 * B + b) * H;
-    const S* __restrict S1 = S0 + B * H;
-    const S* __restrict S2 = S1 + B * H;
-    const S* __restrict S3 = S2 + B * H;
-    const S* __restrict mk = c.mask ? c.at(MASKS) + tb * H : nullptr;
-    const S* __restrict cc = c.at(C_ALL) + (tb + B) * H;
-    const S* __restrict c0 = c.at(C_ALL) + tb * H;
-    S* __restrict dcn = c.at(DCN_ALL) + tb * H;
-    // h_t = sigma(o) tanh(LN(c_t))
-    for (int64_t j = 0; j < H; ++j) {
-      S v = dh[j] + go[j];
-      dS[3 * H + j] = v * tc[j];
-      S u = v * S3[j];
-      dcn[j] = u - u * tc[j] * tc[j];
-    }
-    if (c.ln) {
-      for (int64_t j = 0; j < H; ++j) dcv[j] = dc[j];
-      ln_backward(dcn, c.at(G_C), cc, H, c.at(MC)[tb], c.at(RC)[tb], dcv, true);
-      affine_product(dcn, c.at(C_ALL) + (tb + B) * H, H, c.at(MC)[tb], c.at(RC)[tb]);   // c_t: read at step t only
-    } else {
-      for (int64_t j = 0; j < H; ++j) dcv[j] = dc[j] + dcn[j];
-    }
-    // c_t = sigma(f) c_{t-1} + sigma(i) g~ (g~ = tanh(g) * mask)
-    for (int64_t j = 0; j < H; ++j) {
-      dS[j] = dcv[j] * S1[j];
-      dS[H + j] = dcv[j] * S0[j];
-      dS[2 * H + j] = dcv[j] * c0[j];
-      dcp[j] = dcv[j] * S2[j];
-    }
-    if (mk) for (int64_t j = 0; j < H; ++j) { dS[j] *= mk[j]; dS[H + j] *= mk[j]; }
-    S* __restrict dZ = c.at(DZ_ALL) + tb * 12 * c.Nz;
-    const S* zb = c.at(Z_ALL) + tb * 12 * c.Nz;
-    for (int64_t k = 0; k < 4; ++k) {
-      const int64_t tkb = (t * 4 + k) * B + b;
-      const S* __restrict Sk = S0 + k * B * H;
-      S* __restrict dY = c.at(DY_ALL) + tkb * H;
-      const S* __restrict dSk = dS + k * H;
-      if (k == 1) for (int64_t j = 0; j < H; ++j) dY[j] = dSk[j] * (S(1) - Sk[j] * Sk[j]);
-      else        for (int64_t j = 0; j < H; ++j) dY[j] = dSk[j] * (Sk[j] - Sk[j] * Sk[j]);
-      // dd rows: 0-3 d_h, 4-7 d_x, 8-11 W_bz z_b (= dP); dd_all is (12, T, B, N_h)
-      S* __restrict dP = c.at(DD_ALL) + (8 + k) * TBH + tb * H;
-      if (c.ln) {
-        ln_backward(dY, c.at(G_MAIN) + k * H, c.at(P_ALL) + tkb * H, H, c.at(MP)[tkb], c.at(RP)[tkb],
-                    dP, false);
-        affine_product(dY, c.at(P_ALL) + tkb * H, H, c.at(MP)[tkb], c.at(RP)[tkb]);
-      } else
-        for (int64_t j = 0; j < H; ++j) dP[j] = dY[j];
-      const S* __restrict Rk = c.at(R_ALL) + tb * c.NN + k * H;
-      const S* __restrict Xk = c.at(XIN) + tb * c.NN + k * H;
-      S* __restrict ddh = c.at(DD_ALL) + k * TBH + tb * H;
-      S* __restrict ddx = c.at(DD_ALL) + (4 + k) * TBH + tb * H;
-      S* __restrict dRk = c.at(DR_ALL) + tb * c.NN + k * H;
-      S* __restrict dXk = c.at(DXIN) + tb * c.NN + k * H;
-      for (int64_t j = 0; j < H; ++j) { ddh[j] = dP[j] * Rk[j]; ddx[j] = dP[j] * Xk[j]; }
-      scale_vector(c, zb, k, d);
-      for (int64_t j = 0; j < H; ++j) dRk[j] = dP[j] * d[j];
-      scale_vector(c, zb, 4 + k, d);
-      for (int64_t j = 0; j < H; ++j) dXk[j] = dP[j] * d[j];
-      // dL/dz = W_d dd, for the three groups of this gate
-      const S* rows[3] = {ddh, ddx, dP};
-      for (int64_t g3 = 0; g3 < 3; ++g3) {
-        const int64_t q = 4 * g3 + k;
-        const S* __restrict W = c.at(W_D) + q * c.Nz * H;
-        const S* __restrict dd = rows[g3];
-        for (int64_t n = 0; n < c.Nz; ++n) {
-          const S* __restrict w = W + n * H;
-          S acc = 0;
-          for (int64_t j = 0; j < H; ++j) acc += dd[j] * w[j];
-          dZ[q * c.Nz + n] = acc;
-        }
+  const S* __restrict S0 = c.at(S_MAIN) + (t * 4 * B + b) * H;          // gate rows are B * N_h apart
+  cell_backward(c.at(DH) + (rd * B + b) * H, c.at(G_OUT) + tb * H, c.at(DC) + (rd * B + b) * H, S0, S0 + B * H,
+                S0 + 2 * B * H, S0 + 3 * B * H, c.off(MASKS, tb * H), c.at(C_ALL) + tb * H,
+                c.at(C_ALL) + (tb + B) * H, c.at(TC_ALL) + tb * H, H, c.ln, c.at(G_C), c.ln ? c.at(MC)[tb] : S(0),
+                c.ln ? c.at(RC)[tb] : S(0), c.at(DCN_ALL) + tb * H, dcv, dS, c.at(DC) + (wr * B + b) * H);
+  S* __restrict dZ = c.at(DZ_ALL) + tb * 12 * c.Nz;
+  const S* zb = c.at(Z_ALL) + tb * 12 * c.Nz;
+  for (int64_t k = 0; k < 4; ++k) {
+    const int64_t tkb = (t * 4 + k) * B + b;
+    // dd rows: 0-3 d_h, 4-7 d_x, 8-11 W_bz z_b (= dP); dd_all is (12, T, B, N_h)
+    S* __restrict dP = c.at(DD_ALL) + (8 + k) * TBH + tb * H;
+    gate_backward(dS + k * H, S0 + k * B * H, H, k == 1, c.ln, c.off(G_MAIN, k * H), c.at(P_ALL) + tkb * H,
+                  c.ln ? c.at(MP)[tkb] : S(0), c.ln ? c.at(RP)[tkb] : S(0), c.at(DY_ALL) + tkb * H, dP);
+    const S* __restrict Rk = c.at(R_ALL) + tb * c.NN + k * H;
+    const S* __restrict Xk = c.at(XIN) + tb * c.NN + k * H;
+    S* __restrict ddh = c.at(DD_ALL) + k * TBH + tb * H;
+    S* __restrict ddx = c.at(DD_ALL) + (4 + k) * TBH + tb * H;
+    S* __restrict dRk = c.at(DR_ALL) + tb * c.NN + k * H;
+    S* __restrict dXk = c.at(DXIN) + tb * c.NN + k * H;
+    for (int64_t j = 0; j < H; ++j) { ddh[j] = dP[j] * Rk[j]; ddx[j] = dP[j] * Xk[j]; }
+    scale_vector(c, zb, k, d);
+    for (int64_t j = 0; j < H; ++j) dRk[j] = dP[j] * d[j];
+    scale_vector(c, zb, 4 + k, d);
+    for (int64_t j = 0; j < H; ++j) dXk[j] = dP[j] * d[j];
+    // dL/dz = W_d dd, for the three groups of this gate
+    const S* rows[3] = {ddh, ddx, dP};
+    for (int64_t g3 = 0; g3 < 3; ++g3) {
+      const int64_t q = 4 * g3 + k;
+      const S* __restrict W = c.at(W_D) + q * c.Nz * H;
+      const S* __restrict dd = rows[g3];
+      for (int64_t n = 0; n < c.Nz; ++n) {
+        const S* __restrict w = W + n * H;
+        S acc = 0;
+        for (int64_t j = 0; j < H; ++j) acc += dd[j] * w[j];
+        dZ[q * c.Nz + n] = acc;
       }
     }
   }
 }
 
 // ---- backward, hyper cell: from dL/dh^_t (carried, plus W_z^T dz when z comes from h^_t) and dL/dc^_t to
-// dL/dA^ (written into dR_all's hyper columns) and dL/dc^_{t-1}.
+// dL/dA^ (written into dR_all's hyper columns), dL/dc^_{t-1} and dL/dh^_{t-1}.
 template <typename S> void hyper_bwd(const Ctx<S>& c, int64_t t, int64_t b, S* __restrict scratch) {
-  const int64_t B = c.B, H = c.H, Hh = c.Hh;
+  const int64_t B = c.B, H = c.H, Hh = c.Hh, tb = t * B + b, nz = 12 * c.Nz;
   const int64_t rd = t & 1, wr = (t + 1) & 1;
   S* dcv = scratch;
   S* ds = scratch + Hh;        // 4 rows
-  {
-    const int64_t tb = t * B + b;
-    const S* __restrict dhh = c.at(DHH) + (rd * B + b) * Hh;
-    S* __restrict dhhp = c.at(DHH) + (wr * B + b) * Hh;
-    // dL/d(the h^ that made z) = W_z dL/dz
-    const int64_t nz = 12 * c.Nz;
-    const S* __restrict dZ = c.at(DZ_ALL) + tb * nz;
-    S* __restrict dzs = scratch + 5 * Hh;
-    for (int64_t i = 0; i < Hh; ++i) {
-      const S* __restrict w = c.at(W_Z) + i * nz;
-      S acc = 0;
-      for (int64_t q = 0; q < nz; ++q) acc += dZ[q] * w[q];
-      dzs[i] = acc;
-    }
-    const S* __restrict dhc = c.at(DHC) + (rd * B + b) * Hh;
-    S* __restrict dhcp = c.at(DHC) + (wr * B + b) * Hh;
-    const S* __restrict th = c.at(TH_ALL) + tb * Hh;
-    const S* __restrict s = c.at(S_ALL) + tb * 4 * Hh;
-    const S* __restrict hc = c.at(HC_ALL) + (tb + B) * Hh;
-    const S* __restrict hc0 = c.at(HC_ALL) + tb * Hh;
-    S* __restrict dhcn = c.at(DHCN_ALL) + tb * Hh;
-    for (int64_t j = 0; j < Hh; ++j) {
-      S v = c.zcur ? dhh[j] + dzs[j] : dhh[j];
-      ds[3 * Hh + j] = v * th[j];
-      S u = v * s[3 * Hh + j];
-      dhcn[j] = u - u * th[j] * th[j];
-    }
-    if (c.ln) {
-      for (int64_t j = 0; j < Hh; ++j) dcv[j] = dhc[j];
-      ln_backward(dhcn, c.at(G_HAT_C), hc, Hh, c.at(MHC)[tb], c.at(RHC)[tb], dcv, true);
-      affine_product(dhcn, c.at(HC_ALL) + (tb + B) * Hh, Hh, c.at(MHC)[tb], c.at(RHC)[tb]);
-    } else {
-      for (int64_t j = 0; j < Hh; ++j) dcv[j] = dhc[j] + dhcn[j];
-    }
-    for (int64_t j = 0; j < Hh; ++j) {
-      ds[j] = dcv[j] * s[Hh + j];
-      ds[Hh + j] = dcv[j] * s[j];
-      ds[2 * Hh + j] = dcv[j] * hc0[j];
-      dhcp[j] = dcv[j] * s[2 * Hh + j];
-    }
-    S* __restrict dgy = c.at(DGY_ALL) + tb * 4 * Hh;
-    S* __restrict dA = c.at(DR_ALL) + tb * c.NN + 4 * H;
-    for (int64_t k = 0; k < 4; ++k) {
-      const S* __restrict sk = s + k * Hh;
-      S* __restrict dg = dgy + k * Hh;
-      if (k == 1) for (int64_t j = 0; j < Hh; ++j) dg[j] = ds[k * Hh + j] * (S(1) - sk[j] * sk[j]);
-      else        for (int64_t j = 0; j < Hh; ++j) dg[j] = ds[k * Hh + j] * (sk[j] - sk[j] * sk[j]);
-      if (c.ln) {
-        ln_backward(dg, c.at(G_HAT) + k * Hh, c.at(A_ALL) + (tb * 4 + k) * Hh, Hh, c.at(MA)[tb * 4 + k],
-                    c.at(RA)[tb * 4 + k], dA + k * Hh, false);
-        affine_product(dg, c.at(A_ALL) + (tb * 4 + k) * Hh, Hh, c.at(MA)[tb * 4 + k], c.at(RA)[tb * 4 + k]);
-      } else
-        for (int64_t j = 0; j < Hh; ++j) dA[k * Hh + j] = dg[j];
-    }
-    // dL/dh^_{t-1} = W^_h^ dL/dA^  (+ W_z dL/dz when z came from h^_{t-1})
-    for (int64_t i = 0; i < Hh; ++i) {
-      const S* __restrict w = c.at(W_HATH) + i * 4 * Hh;
-      S acc = 0;
-      for (int64_t m = 0; m < 4 * Hh; ++m) acc += dA[m] * w[m];
-      dhhp[i] = c.zcur ? acc : acc + dzs[i];
-    }
+  S* __restrict dzs = scratch + 5 * Hh;
+  // dL/d(the h^ that made z) = W_z dL/dz
+  const S* __restrict dZ = c.at(DZ_ALL) + tb * nz;
+  for (int64_t i = 0; i < Hh; ++i) {
+    const S* __restrict w = c.at(W_Z) + i * nz;
+    S acc = 0;
+    for (int64_t q = 0; q < nz; ++q) acc += dZ[q] * w[q];
+    dzs[i] = acc;
+  }
+  const S* __restrict s = c.at(S_ALL) + tb * 4 * Hh;
+  cell_backward(c.at(DHH) + (rd * B + b) * Hh, c.zcur ? static_cast<const S*>(dzs) : nullptr,
+                c.at(DHC) + (rd * B + b) * Hh, s, s + Hh, s + 2 * Hh, s + 3 * Hh, static_cast<const S*>(nullptr),
+                c.at(HC_ALL) + tb * Hh, c.at(HC_ALL) + (tb + B) * Hh, c.at(TH_ALL) + tb * Hh, Hh, c.ln,
+                c.at(G_HAT_C), c.ln ? c.at(MHC)[tb] : S(0), c.ln ? c.at(RHC)[tb] : S(0), c.at(DHCN_ALL) + tb * Hh,
+                dcv, ds, c.at(DHC) + (wr * B + b) * Hh);
+  S* __restrict dA = c.at(DR_ALL) + tb * c.NN + 4 * H;
+  for (int64_t k = 0; k < 4; ++k)
+    gate_backward(ds + k * Hh, s + k * Hh, Hh, k == 1, c.ln, c.off(G_HAT, k * Hh), c.at(A_ALL) + (tb * 4 + k) * Hh,
+                  c.ln ? c.at(MA)[tb * 4 + k] : S(0), c.ln ? c.at(RA)[tb * 4 + k] : S(0),
+                  c.at(DGY_ALL) + (tb * 4 + k) * Hh, dA + k * Hh);
+  // dL/dh^_{t-1} = W^_h^ dL/dA^  (+ W_z dL/dz when z came from h^_{t-1})
+  S* __restrict dhhp = c.at(DHH) + (wr * B + b) * Hh;
+  for (int64_t i = 0; i < Hh; ++i) {
+    const S* __restrict w = c.at(W_HATH) + i * 4 * Hh;
+    S acc = 0;
+    for (int64_t m = 0; m < 4 * Hh; ++m) acc += dA[m] * w[m];
+    dhhp[i] = c.zcur ? acc : acc + dzs[i];
   }
 }
+
 
 // One call: every sample of step t (forward: hyper cell, z, main cell; backward: main cell, then hyper
 // cell), split over the OpenMP threads when there is enough work.  Samples are independent within a step,
@@ -397,7 +351,7 @@ template <typename S> void run(int which, const int64_t* dims, const int64_t* pt
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < c.B; ++b) {
       if (which == 0) {
-        hyper_fwd(c, t, b, hyper_scratch);
+        hyper_fwd(c, t, b);
         main_fwd(c, t, b, main_scratch);
       } else {
         main_bwd(c, t, b, main_scratch);
@@ -411,12 +365,12 @@ template <typename S> void run(int which, const int64_t* dims, const int64_t* pt
 
 extern "C" {
 // which: 0 forward step, 1 backward step; double_: 1 for float64
-// dims: T, B, N_h, N_hat, N_z, layer norm, masks, z from h^_t; ptrs: the buffers in the order of enum Ptr
+// dims: T, B, N_h, N_hat, N_z, layer norm, z from h^_t; ptrs: the buffers in the order of enum Ptr (0: absent)
 void hyperlstm_step(int which, int double_, const int64_t* dims, const int64_t* ptrs, int64_t t, double eps) {
   if (double_) run<double>(which, dims, ptrs, t, eps);
   else run<float>(which, dims, ptrs, t, eps);
 }
-int hyperlstm_kernels_version() { return 3; }
+int hyperlstm_kernels_version() { return 4; }
 int hyperlstm_n_ptrs() { return NPTRS_; }
 int hyperlstm_n_dims() { return NDIMS_; }
 }

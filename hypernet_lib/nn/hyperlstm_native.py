@@ -34,7 +34,7 @@ from typing import Optional
 
 import torch
 
-from .hyperlstm_buffers import LN_EPS, _WORKSPACE, Params, _forget_vector, _project, _weight_grads
+from .hyperlstm_buffers import LN_EPS, _WORKSPACE, Params, _forget_vector, _project, _weight_grads, _z_bias
 
 __all__ = ["kernel_status"]
 
@@ -170,15 +170,15 @@ def usable(device: torch.device, dtype: torch.dtype) -> bool:
 
 
 class _Table:
-    """The int64 arrays the kernels read: sizes and flags, and the buffers' addresses by name."""
+    """The int64 arrays the kernels read: sizes and flags, and the buffers' addresses by name (0 for an
+    absent one: the masks without recurrent dropout, the layer-norm buffers without layer norm)."""
 
-    def __init__(self, lib, bufs: dict, T, B, H, Hh, Nz, ln, masks, z_current, dtype):
+    def __init__(self, lib, bufs: dict, T, B, H, Hh, Nz, ln, z_current, dtype):
         for name, t in bufs.items():
             if t is not None and not t.is_contiguous():
                 raise RuntimeError(f"hyperlstm kernels: buffer {name} is not contiguous")   # a bug, not input
         self.bufs = bufs                    # keeps every tensor alive while the kernels hold its address
-        self.dims = torch.tensor([T, B, H, Hh, Nz, int(ln), int(masks is not None), int(z_current)],
-                                 dtype=torch.int64)
+        self.dims = torch.tensor([T, B, H, Hh, Nz, int(ln), int(z_current)], dtype=torch.int64)
         self.ptrs = torch.tensor([bufs[n].data_ptr() if bufs.get(n) is not None else 0 for n in PTR_NAMES],
                                  dtype=torch.int64)
         self.step = lib.hyperlstm_step
@@ -201,7 +201,7 @@ def run(x, state, p: Params, *, ln, z_current, masks, forget_bias, save):
              s_all=new(T, B, 4, Hh), th_all=new(T, B, Hh), Z_all=new(T, B, 12 * Nz), P_all=new(T, 4, B, H),
              S_all=new(T, 4, B, H), TC_all=new(T, B, H), W_d=p.W_d.contiguous(),
              masks=masks.to(xin.dtype).contiguous() if masks is not None else None, W_hath=p.W_hath.contiguous(),
-             W_z=p.W_z.contiguous(), b_z=torch.cat([p.b_z, p.b_z.new_zeros(4 * Nz)]))   # z_b has no bias
+             W_z=p.W_z.contiguous(), b_z=_z_bias(p.b_z))
     b["C_all"][0], b["HH_all"][0], b["HC_all"][0] = c0, hh0, hc0
     if ln:
         b.update(g_hat=p.ln_hat_gain.contiguous(), b_hat=(p.ln_hat_bias + fvec).contiguous(),
@@ -213,7 +213,7 @@ def run(x, state, p: Params, *, ln, z_current, masks, forget_bias, save):
             b[name], b["r" + name[1:]] = xin.new_empty(shape), xin.new_empty(shape)
     else:
         b.update(b_hat=fvec.expand(4, Hh).contiguous(), b0=(p.b_0.view(4, H) + fvec).contiguous())
-    table = _Table(build_kernels(), b, T, B, H, Hh, Nz, ln, masks, z_current, xin.dtype)
+    table = _Table(build_kernels(), b, T, B, H, Hh, Nz, ln, z_current, xin.dtype)
     R, out = b["R_all"].unbind(0), b["out"].unbind(0)
     for t in range(T):
         torch.mm(out[t - 1] if t else h0, p.W_rec, out=R[t])                     # h_{t-1}[W_h | Ŵ_h]
@@ -243,8 +243,8 @@ def backward(ctx, x, out, g_out, g_state, sv):
     first = (T - 1) % 2                    # step t reads slot t % 2 of DH, DC, DHH, DHC and writes the other
     for name, grad in zip(("DH", "DC", "DHH", "DHC"), g_state):
         g[name][first] = grad
-    table = _Table(build_kernels(), dict(table.bufs, out=out, **g), T, B, H, Hh, Nz, ctx.ln, ctx.masks,
-                   ctx.z_current, g_out.dtype)
+    table = _Table(build_kernels(), dict(table.bufs, out=out, **g), T, B, H, Hh, Nz, ctx.ln, ctx.z_current,
+                   g_out.dtype)
     W_recT = p.W_rec.t().contiguous()          # the per-step matmul is ~30% faster on a contiguous operand
     dR, DH = g["dR_all"].unbind(0), g["DH"]
     for t in reversed(range(T)):
