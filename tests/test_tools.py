@@ -7,7 +7,7 @@ import textwrap
 import pytest
 from helpers import ROOT, tool
 
-TOOLS = ["build_book", "colab", "execute", "run_tests", "full_run"]
+TOOLS = ["build_book", "colab", "execute", "run_tests", "full_run", "train_ch5"]
 
 
 def test_tools_left_the_package():
@@ -155,3 +155,23 @@ def test_make_full_run_smoke_end_to_end(tmp_path):
         nb = json.loads((out / f"{c['chapter']}.ipynb").read_text())
         assert nb["metadata"]["hypernet"]["scale"] == "smoke"
     assert {p.name: p.read_bytes() for p in ckpt.iterdir() if p.is_file()} == before
+
+
+def test_train_ch5_runs_the_chapters_own_training_cell():
+    t5 = tool("train_ch5")
+    setup, head, tail = t5.chapter_code()
+    assert 'SCALE = get_scale()' in setup and "data = make_char_data(" in setup
+    assert "RUNS = {" in head and t5.TRAIN_MARK in head and "ckpt.save(" not in head
+    assert tail.startswith(t5.SPLIT_MARK) and "ckpt.save(" in tail and "train_char_lm(" in tail
+    # every model goes to exactly one worker, the costliest ones first
+    cost = {"a": 1.0, "b": 4.0, "c": 2.0, "d": 3.0}
+    assert t5.shares(list(cost), cost, 2) == [["b", "a"], ["d", "c"]]
+    assert t5.shares(list(cost), cost, 9) == [["b"], ["d"], ["c"], ["a"]]
+
+
+def test_train_ch5_names_a_chapter_it_cannot_read(tmp_path):
+    t5 = tool("train_ch5")
+    nb = tmp_path / "ch5.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "source": ["x = 1\n"]}]}))
+    with pytest.raises(SystemExit, match="no parameters cell, or no training cell"):
+        t5.chapter_code(nb)
