@@ -7,8 +7,11 @@ Smoke scale never loads or saves: CI must exercise the training code.
 
 Files live in ``hypernet_lib/checkpoints/`` (package data, so ``pip install`` brings them along,
 also in Colab) and are listed in ``manifest.json`` there. Floating-point tensors are stored in
-half precision; ``save`` loads the rounded weights back into the models, so what a run reports
-after saving is exactly what a reader who loads the file sees.
+half precision, or with ``precision="int8"`` the large matrices as 8-bit integers with one
+half-precision scale per group of 64 numbers (about half the size of a half-precision file, for
+the chapters whose models would not otherwise fit the book's 20 MB). ``save`` loads the rounded
+weights back into the models, so what a run reports after saving is exactly what a reader who
+loads the file sees.
 """
 from __future__ import annotations
 
@@ -77,9 +80,54 @@ def _write_manifest(manifest: dict, directory: Path) -> None:
     os.replace(tmp, path)
 
 
-def _half(state: Mapping[str, torch.Tensor]) -> dict:
-    return {k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu())
-            for k, v in state.items()}
+PRECISIONS = ("half", "int8")
+#: int8 storage: numbers per scale, and the smallest tensor worth quantising (smaller ones stay half)
+INT8_GROUP, INT8_MIN_NUMEL = 64, 4096
+
+
+def _int8(t: torch.Tensor) -> dict:
+    """``t`` as int8 codes with one float16 scale per group of INT8_GROUP consecutive numbers
+    (row-major; the last group zero-padded): code = round(x / scale), scale = max|x| / 127 of its
+    group, so the error of each number is at most half its group's scale."""
+    flat = t.detach().to("cpu", torch.float32).reshape(-1)
+    groups = torch.nn.functional.pad(flat, (0, -flat.numel() % INT8_GROUP)).view(-1, INT8_GROUP)
+    scale = (groups.abs().amax(1, keepdim=True) / 127).to(torch.float16)
+    safe = scale.float().masked_fill(scale == 0, 1.0)            # an all-zero group: codes 0
+    codes = torch.round(groups / safe).clamp_(-127, 127).to(torch.int8)
+    return {"int8": codes, "scale": scale, "shape": torch.tensor(list(t.shape), dtype=torch.int64)}
+
+
+def _from_int8(packed: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    shape = [int(n) for n in packed["shape"]]
+    flat = (packed["int8"].float() * packed["scale"].float()).reshape(-1)
+    numel = 1
+    for n in shape:
+        numel *= n
+    return flat[:numel].view(shape)
+
+
+def _store(state: Mapping[str, torch.Tensor], precision: str) -> dict:
+    """A state dict as saved: float tensors in half precision, or (int8) large ones quantised."""
+    out = {}
+    for k, v in state.items():
+        if not v.is_floating_point():
+            out[k] = v.detach().cpu()
+        elif precision == "int8" and v.dim() >= 2 and v.numel() >= INT8_MIN_NUMEL:
+            out[k] = _int8(v)
+        else:
+            out[k] = v.detach().to("cpu", torch.float16)
+    return out
+
+
+def _restore(stored: Mapping[str, Any]) -> dict:
+    """Float32 tensors (integer ones unchanged) from what ``_store`` wrote."""
+    out = {}
+    for k, v in stored.items():
+        if isinstance(v, Mapping):
+            out[k] = _from_int8(v)
+        else:
+            out[k] = v.float() if v.is_floating_point() else v
+    return out
 
 
 class ShippedCheckpoint:
@@ -152,8 +200,7 @@ class ShippedCheckpoint:
                                      f"the repository, or retrain with HYPERNET_RETRAIN=1") from None
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise CheckpointMismatch(f"{self.path} is not a {FORMAT} checkpoint")
-        models = {k: {n: (t.float() if t.is_floating_point() else t) for n, t in sd.items()}
-                  for k, sd in payload["models"].items()}
+        models = {k: _restore(sd) for k, sd in payload["models"].items()}
         self.status = (f"loaded the shipped checkpoint {self.path.name} (sha256 {digest[:12]}…, trained "
                        f"{payload['created'][:10]} on {payload.get('machine', '?')}); set HYPERNET_RETRAIN=1 to train")
         return {"models": models, "extra": payload.get("extra", {})}
@@ -170,15 +217,19 @@ class ShippedCheckpoint:
         return payload["extra"]
 
     def save(self, models: Mapping[str, nn.Module], extra: Optional[Mapping[str, Any]] = None,
-             machine: str = "") -> None:
-        """Write the checkpoint (half precision) and its manifest entry, then load the rounded weights
-        back into ``models``. Does nothing at smoke scale."""
+             machine: str = "", precision: str = "half") -> None:
+        """Write the checkpoint and its manifest entry, then load the rounded weights back into
+        ``models``. ``precision``: ``"half"`` (every float tensor in float16) or ``"int8"`` (matrices
+        of at least INT8_MIN_NUMEL numbers as int8 with a float16 scale per INT8_GROUP numbers, the
+        rest float16). Does nothing at smoke scale."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if self.scale == "smoke":
             return
         payload = {"format": FORMAT, "settings": self.settings,
                    "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                    "machine": str(machine), "torch": str(torch.__version__),
-                   "models": {k: _half(m.state_dict()) for k, m in models.items()},
+                   "models": {k: _store(m.state_dict(), precision) for k, m in models.items()},
                    "extra": dict(extra or {})}
         atomic_save(payload, self.path)
         manifest = read_manifest(self.directory)
@@ -188,6 +239,7 @@ class ShippedCheckpoint:
         _write_manifest(manifest, self.directory)
         for k, m in models.items():                  # continue with exactly the weights a reader loads
             m.load_state_dict({n: t.to(v.dtype) for (n, t), v in
-                               zip(payload["models"][k].items(), m.state_dict().values())})
+                               zip(_restore(payload["models"][k]).items(), m.state_dict().values())})
+        stored = "half precision" if precision == "half" else "int8 matrices, half precision otherwise"
         self.status = (f"trained here and saved {self.path.name} ({self.path.stat().st_size / 2**20:.1f} MiB, "
-                       f"half precision; the results below use the saved weights)")
+                       f"{stored}; the results below use the saved weights)")
