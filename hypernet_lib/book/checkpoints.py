@@ -82,7 +82,8 @@ def _write_manifest(manifest: dict, directory: Path) -> None:
 
 PRECISIONS = ("half", "int8")
 #: int8 storage: numbers per scale, and the smallest tensor worth quantising (smaller ones stay half)
-INT8_GROUP, INT8_MIN_NUMEL = 64, 4096
+INT8_GROUP, INT8_MIN_NUMEL = 64, 65536
+_HALF_MAX = 60000.0          # float16 holds up to 65504; a margin for the int8 scales' rounding
 
 
 def _int8(t: torch.Tensor) -> dict:
@@ -107,11 +108,14 @@ def _from_int8(packed: Mapping[str, torch.Tensor]) -> torch.Tensor:
 
 
 def _store(state: Mapping[str, torch.Tensor], precision: str) -> dict:
-    """A state dict as saved: float tensors in half precision, or (int8) large ones quantised."""
+    """A state dict as saved: float tensors in half precision, or (int8) large ones quantised.
+    A tensor with numbers beyond float16's range (65504) stays float32 rather than become inf."""
     out = {}
     for k, v in state.items():
         if not v.is_floating_point():
             out[k] = v.detach().cpu()
+        elif v.numel() and v.detach().abs().max() > _HALF_MAX:
+            out[k] = v.detach().to("cpu", torch.float32)
         elif precision == "int8" and v.dim() >= 2 and v.numel() >= INT8_MIN_NUMEL:
             out[k] = _int8(v)
         else:

@@ -9,13 +9,14 @@ from hypernet_lib.book.checkpoints import ShippedCheckpoint
 
 def small_net(seed=0):
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(97, 130), nn.LayerNorm(130), nn.Linear(130, 3))
+    return nn.Sequential(nn.Linear(300, 257), nn.LayerNorm(257), nn.Linear(257, 3))
 
 
-@pytest.mark.parametrize("shape", [(130, 97), (8, 4, 3, 3), (64, 64)])
+@pytest.mark.parametrize("shape", [(130, 97), (8, 4, 3, 3), (64, 64), (5,)])
 def test_int8_codes_are_within_half_a_scale_of_every_number(shape):
     torch.manual_seed(1)
     t = torch.randn(shape) * torch.logspace(-3, 1, shape[0]).view(-1, *[1] * (len(shape) - 1))
+    t.view(-1)[-1] = 1e-30                                   # a tiny number: code 0, not a NaN
     t.view(-1)[:64] = 0.0                                     # an all-zero group
     packed = ck._int8(t)
     back = ck._from_int8(packed)
@@ -36,7 +37,7 @@ def test_an_int8_file_loads_exactly_the_weights_the_saving_run_continued_with(tm
     for (name, a), b in zip(net.state_dict().items(), fresh.state_dict().values()):
         assert torch.equal(a, b), name
     stored = torch.load(tmp_path / "demo.pt", weights_only=True)["models"]["net"]
-    # the 130×97 matrix is quantised; the 3×130 one and every vector stay float16
+    # the 257×300 matrix is quantised; the 3×257 one and every vector stay float16
     assert set(stored["0.weight"]) == {"int8", "scale", "shape"}
     assert stored["2.weight"].dtype == stored["1.weight"].dtype == torch.float16
 
@@ -65,3 +66,17 @@ def test_an_unknown_precision_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="precision must be one of half, int8, got 'int4'"):
         c.save({"net": small_net()}, precision="int4")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("precision", ["half", "int8"])
+def test_numbers_beyond_float16_stay_float32_instead_of_becoming_inf(tmp_path, precision):
+    net = small_net()
+    with torch.no_grad():
+        net[0].weight[0, 0] = 1e6
+        net[1].bias[0] = -7e4
+    expect = {k: v.clone() for k, v in net.state_dict().items()}
+    ShippedCheckpoint("demo", {}, "cpu", directory=tmp_path).save({"net": net}, precision=precision)
+    got = net.state_dict()
+    assert all(torch.isfinite(v).all() for v in got.values())
+    assert got["0.weight"][0, 0] == 1e6 and got["1.bias"][0] == -7e4
+    assert torch.equal(got["0.weight"], expect["0.weight"])     # kept whole, in float32
