@@ -1,8 +1,11 @@
 """The build and test tools in tools/: scripts that find the repository from their own path."""
 import json
+import os
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 from helpers import ROOT, tool
@@ -175,3 +178,41 @@ def test_train_ch5_names_a_chapter_it_cannot_read(tmp_path):
     nb.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "source": ["x = 1\n"]}]}))
     with pytest.raises(SystemExit, match="no parameters cell, or no training cell"):
         t5.chapter_code(nb)
+
+
+def test_train_ch5_worker_stops_when_its_parent_is_gone(tmp_path):
+    """A worker whose script was killed exits instead of training on as an orphan."""
+    child = tmp_path / "child.py"
+    child.write_text(textwrap.dedent(f"""
+        import os, sys, time
+        sys.path.insert(0, {str(ROOT / 'tools')!r})
+        import train_ch5
+        train_ch5._exit_with_parent(os.getppid(), every=0.05)
+        time.sleep(30)
+        print("still here", flush=True)
+    """))
+    parent = tmp_path / "parent.py"
+    parent.write_text(textwrap.dedent(f"""
+        import os, subprocess, sys, time
+        out = open({str(tmp_path / 'out.txt')!r}, "w")
+        child = subprocess.Popen([sys.executable, {str(child)!r}], stdout=out)
+        time.sleep(2.0)                  # the child has started its watch
+        print(child.pid, flush=True)
+        os._exit(0)                      # the parent dies without a word; the child is orphaned
+    """))
+    res = subprocess.run([sys.executable, str(parent)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
+    pid = int(res.stdout.split()[0])
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (ProcessLookupError, FileNotFoundError):
+            break
+        if state == "Z":                 # exited; waiting for whoever adopted it to reap it
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        pytest.fail("the orphaned worker was still running after 10 s")
+    assert "still here" not in (tmp_path / "out.txt").read_text()

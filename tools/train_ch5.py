@@ -21,6 +21,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -57,8 +58,21 @@ def prepare(threads: int) -> dict:
     return ns
 
 
-def worker(names: list[str], threads: int) -> None:
+def _exit_with_parent(parent: int, every: float = 5.0) -> None:
+    """Stop this worker when the script that started it is gone (killed, say): its models resume
+    from their last run state, instead of training on unseen and competing with a new run."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(3)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def worker(names: list[str], threads: int, parent: int) -> None:
     """Train ``names`` with the chapter's training loop; keep only their run states."""
+    _exit_with_parent(parent)
     ns = prepare(threads)
     ns["RUNS"] = {n: ns["RUNS"][n] for n in names}
     ckpt = ns["ckpt"]
@@ -99,12 +113,21 @@ def main(argv=None) -> int:
     cost = {n: spec[1] ** 2 * factor.get(spec[0], 1.6) for n, spec in runs.items()}
     parts = shares(list(runs), cost, args.workers)
     t0 = time.perf_counter()
-    procs = [mp.get_context("spawn").Process(target=worker, args=(part, args.threads)) for part in parts]
-    for proc, part in zip(procs, parts):
-        proc.start()
-        print(f"worker {proc.pid}: {', '.join(part)}", flush=True)
-    for proc in procs:
-        proc.join()
+    procs = [mp.get_context("spawn").Process(target=worker, args=(part, args.threads, os.getpid()))
+             for part in parts]
+    # a SIGTERM ends the workers too (each keeps its last run state), as Ctrl-C does
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        for proc, part in zip(procs, parts):
+            proc.start()
+            print(f"worker {proc.pid}: {', '.join(part)}", flush=True)
+        for proc in procs:
+            proc.join()
+    except BaseException:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        raise
     failed = [proc.pid for proc in procs if proc.exitcode != 0]
     if failed:
         print(f"worker(s) {failed} failed; run again to resume", file=sys.stderr)
