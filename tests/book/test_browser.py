@@ -40,9 +40,9 @@ def _notebook(chapter):
     return nbformat.read(ROOT / "book" / f"{chapter}.ipynb", as_version=4)
 
 
-def open_page(browser, url, blocked=None):
+def open_page(browser, url, blocked=None, width=1280):
     """The page with no network: every request not to the local server is aborted (and listed in ``blocked``)."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": width, "height": 900})
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -193,6 +193,20 @@ def test_code_blocks_fit_the_column(site, browser, chapter):
         }).map(pre => pre.innerText.split('\\n').sort((a, b) => b.length - a.length)[0].slice(0, 80))""")
     page.close()
     assert not bad, f"{chapter}: {len(bad)} code block(s) overflow the text column; longest lines: {bad[:5]}"
+
+
+@pytest.mark.parametrize("width", [980, 1200, 1400])
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_nothing_a_reader_reads_scrolls_sideways(site, browser, chapter, width):
+    """At window widths where a sidebar leaves the text column narrowest (980 and 1200 px) and at a
+    wide one, no code block and no printed output needs a sideways scroll: code lines are at most
+    79 characters and the style sheet sets them small enough there; printed lines wrap."""
+    page, _ = open_page(browser, f"{site}/book/{chapter}.html", width=width)
+    bad = page.evaluate("""() => Array.from(document.querySelectorAll('div.highlight pre, div.cell_output pre'))
+        .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+        .map(pre => pre.innerText.split('\\n').sort((a, b) => b.length - a.length)[0].slice(0, 60))""")
+    page.close()
+    assert not bad, f"{chapter} at {width} px: {len(bad)} block(s) scroll sideways; longest lines: {bad[:4]}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

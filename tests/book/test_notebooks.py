@@ -1,5 +1,6 @@
 """Facts about the committed notebooks: conventions, fresh outputs, the Colab set-up block."""
 import re
+import textwrap
 
 import nbformat
 import pytest
@@ -45,7 +46,7 @@ def test_committed_outputs_name_scale_data_and_device(path):
     assert re.search(r"scale=(cpu|full) \| data=.+ \| device=", text), f"{path.name} prints no run banner"
 
 
-CODE_WIDTH = 79      # a 79-character line fits the book's code blocks at a 1400 px wide window (measured in Chromium)
+CODE_WIDTH = 79      # fits the book's code blocks from 768 px wide windows up (_static/hypernet.css; Chromium)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -55,6 +56,39 @@ def test_shown_code_fits_the_text_column(path):
     long = [(k, len(line), line[:40]) for k, c in enumerate(read(path).cells)
             if c.cell_type == "code" and not {"remove-input", "remove-cell"} & set(c.metadata.get("tags", []))
             for line in c.source.splitlines() if len(line) > CODE_WIDTH]
+    assert not long, f"{path.name}: code lines over {CODE_WIDTH} characters (cell, length, start): {long[:8]}"
+
+
+FENCE = re.compile(r"^\s*(```+|~~~+)\s*(\S*)")
+
+
+def markdown_code(source):
+    """The code blocks of a Markdown cell, each dedented as the page shows it: fences with a
+    language or none, not MyST directives such as ```{note} (their body is prose)."""
+    blocks, lines, lang, fence = [], [], None, None
+    for line in source.splitlines():
+        m = FENCE.match(line)
+        if fence is None and m:
+            fence, lang, lines = m.group(1), m.group(2), []
+        elif fence is not None and line.strip() == fence:
+            if not lang.startswith("{") or lang.startswith("{code"):
+                blocks.append(textwrap.dedent("\n".join(lines)))
+            fence = None
+        elif fence is not None:
+            lines.append(line)
+    return blocks
+
+
+def test_markdown_code_finds_code_and_skips_directives():
+    src = "x\n   ```python\n   a = 1\n     b\n   ```\n```{note}\nprose\n```\n```bash\nls\n```\n"
+    assert markdown_code(src) == ["a = 1\n  b", "ls"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_code_in_the_prose_fits_the_text_column(path):
+    """Code blocks in Markdown cells (solutions, shell commands, listings) obey the same width."""
+    long = [(k, len(line), line[:40]) for k, c in enumerate(read(path).cells) if c.cell_type == "markdown"
+            for block in markdown_code(c.source) for line in block.splitlines() if len(line) > CODE_WIDTH]
     assert not long, f"{path.name}: code lines over {CODE_WIDTH} characters (cell, length, start): {long[:8]}"
 
 
