@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any, Mapping, Optional
 import torch
 from torch import nn
 
+from ..checks import check_choice
 from ..training.checkpoint import atomic_save, settings_diff
 
 DIRECTORY = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -101,10 +103,7 @@ def _int8(t: torch.Tensor) -> dict:
 def _from_int8(packed: Mapping[str, torch.Tensor]) -> torch.Tensor:
     shape = [int(n) for n in packed["shape"]]
     flat = (packed["int8"].float() * packed["scale"].float()).reshape(-1)
-    numel = 1
-    for n in shape:
-        numel *= n
-    return flat[:numel].view(shape)
+    return flat[:math.prod(shape)].view(shape)
 
 
 def _store(state: Mapping[str, torch.Tensor], precision: str) -> dict:
@@ -226,8 +225,7 @@ class ShippedCheckpoint:
         ``models``. ``precision``: ``"half"`` (every float tensor in float16) or ``"int8"`` (matrices
         of at least INT8_MIN_NUMEL numbers as int8 with a float16 scale per INT8_GROUP numbers, the
         rest float16). Does nothing at smoke scale."""
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        check_choice("precision", precision, PRECISIONS)
         if self.scale == "smoke":
             return
         payload = {"format": FORMAT, "settings": self.settings,

@@ -63,7 +63,7 @@ def test_half_precision_is_what_float16_rounding_gives(tmp_path):
 
 def test_an_unknown_precision_is_refused_before_anything_is_written(tmp_path):
     c = ShippedCheckpoint("demo", {}, "smoke", directory=tmp_path)
-    with pytest.raises(ValueError, match="precision must be one of half, int8, got 'int4'"):
+    with pytest.raises(ValueError, match="unknown precision 'int4'; choose one of 'half', 'int8'"):
         c.save({"net": small_net()}, precision="int4")
     assert list(tmp_path.iterdir()) == []
 
