@@ -216,3 +216,17 @@ def test_train_ch5_worker_stops_when_its_parent_is_gone(tmp_path):
         os.kill(pid, 9)
         pytest.fail("the orphaned worker was still running after 10 s")
     assert "still here" not in (tmp_path / "out.txt").read_text()
+
+
+def test_execute_keeps_figures_when_the_caller_sets_a_non_inline_backend(tmp_path, monkeypatch):
+    """MPLBACKEND=Agg (set for scripts and by this test suite) must not reach the kernel: with it, a
+    re-executed chapter silently lost all its figures."""
+    import nbformat
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\nplt.plot([0, 1])\nplt.show()")])
+    path = tmp_path / "fig.ipynb"
+    nbformat.write(nb, path)
+    tool("execute").execute(path, "smoke", timeout=120)
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert any("image/png" in o.get("data", {}) for o in outputs), outputs

@@ -40,12 +40,20 @@ def chapter_notebooks() -> list[Path]:
     return sorted(p for p in BOOK.glob("*.ipynb"))
 
 
+def kernel_env(scale: str) -> None:
+    """Set the environment the notebook kernel inherits: the scale, and no MPLBACKEND (a
+    non-interactive backend such as Agg, set for scripts and tests, would replace the kernel's
+    inline one and leave the executed notebook without its figures)."""
+    os.environ["HYPERNET_SCALE"] = scale
+    os.environ.pop("MPLBACKEND", None)
+
+
 def execute(path: Path, scale: str, timeout: int = 3600) -> float:
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    os.environ["HYPERNET_SCALE"] = scale
+    kernel_env(scale)
     t0 = time.perf_counter()
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})

@@ -85,13 +85,13 @@ def pick(names: list[str]) -> list[str]:
 
 def run_chapter(chapter: str, scale: str, budget: float, out: Path) -> dict:
     import nbformat
-    from execute import code_hash
+    from execute import code_hash, kernel_env
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     src = ROOT / "book" / f"{chapter}.ipynb"
     nb = nbformat.read(src, as_version=4)
-    os.environ["HYPERNET_SCALE"] = scale           # the kernel inherits it
+    kernel_env(scale)                              # the kernel inherits it
     client = NotebookClient(nb, timeout=int(budget), kernel_name="python3",
                             resources={"metadata": {"path": str(src.parent)}})
     t0 = time.perf_counter()
