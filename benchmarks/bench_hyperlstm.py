@@ -1,6 +1,6 @@
 """Forward+backward time per character of the HyperLSTM layer against nn.LSTM of the same hidden size.
 
-    .venv/bin/python benchmarks/bench_hyperlstm.py            # chapter 5's size and the paper's, as its speed
+    .venv/bin/python benchmarks/bench_hyperlstm.py            # a small size and the paper's, as its speed
         # table measures them at cpu scale (about 30 s on a 2-core CPU)
     .venv/bin/python benchmarks/bench_hyperlstm.py --big      # the paper's PTB sizes (N_h = 1000, B = 128)
     .venv/bin/python benchmarks/bench_hyperlstm.py --compile --seq 20  # also torch.compile the autograd loop;
@@ -173,8 +173,8 @@ def main(argv=None):
         big = a.big
         configs = [(a.hidden or (1000 if big else 256), a.hyper or (128 if big else 64), a.batch or (128 if big else 32),
                     a.seq or (100 if big else 50), a.repeats or (3 if big else 7), "")]
-    else:       # chapter 5's two sizes, as its speed table measures them at cpu scale
-        configs = [(256, 64, 32, 50, a.repeats or 7, "chapter 5's size"),
+    else:       # the two sizes that chapter 5's speed table measures at cpu scale
+        configs = [(256, 64, 32, 50, a.repeats or 7, "the small size of chapter 5's speed table"),
                    (1000, 128, 128, 20, a.repeats or 3, "the paper's size, 20 steps; --big runs 100")]
     for H, Hh, B, T, reps, label in configs:
         print()

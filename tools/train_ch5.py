@@ -12,7 +12,7 @@ worker has finished, the training cell runs once more with all the models: each 
 finished state, and the cell writes ``hypernet_lib/checkpoints/ch5_char_lm.pt`` and its manifest
 entry, exactly as executing the chapter would.
 
-At N_h 512 a model takes 35-55 minutes on one core of a 2-core x86 laptop; the six of them take
+At N_h 512 (6 epochs) a model took 44-54 minutes on one core of a 2-core x86 machine; the six took
 about 2.5 hours with two workers.
 """
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The HyperLSTM's time loops on the CPU with fused C++ step kernels: building them, and the loops that
 call them (chapter 5's fast path on a CPU).
 
-:mod:`hypernet_lib.nn.hyperlstm_fast` runs a step as ~25 torch calls forward and ~50 backward; at the
-chapter's size (B = 32, N_h = 256) their dispatch costs more than their arithmetic.  Here the large
+:mod:`hypernet_lib.nn.hyperlstm_fast` runs a step as ~25 torch calls forward and ~50 backward; at a
+small size (B = 32, N_h = 256) their dispatch costs more than their arithmetic.  Here the large
 matrix product of a step, h_{t−1}[W_h | Ŵ_h] forward and its transpose backward, stays in torch (MKL), and
 everything else (the hyper cell with its small products, z, the scaling vectors, the main cell, layer
 norms) is one call of a kernel from ``hyperlstm_kernels.cpp``: two calls per step each way, as in
