@@ -21,7 +21,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from ..checks import check_int, check_positive_ints
-from ..nn.cifar import cifar_layer_specs
+from ..nn.cifar import PARTIAL_LAYERS, cifar_layer_specs
 from ..nn.tiling import layer_grid, tile_grid
 from ..nn.wrn import wrn_blocks, wrn_kernel_shapes, wrn_widths
 
@@ -174,9 +174,6 @@ _CIFAR100_SPECS = tuple(cifar_layer_specs(num_classes=100))
 CIFAR100_CONVS = tuple((s.in_features, s.out_features) for s in _CIFAR100_SPECS if s.kind == "conv")
 CIFAR100_FCS = tuple((s.in_features, s.out_features) for s in _CIFAR100_SPECS if s.kind == "fc")
 
-#: the layers that ``partial`` generates (conv3-conv5, fc1, fc2); conv1, conv2 and fc3 stay ordinary.
-_CIFAR100_PARTIAL = ("conv3", "conv4", "conv5", "fc1", "fc2")
-
 CIFAR100_VARIANTS = ("standard", "naive_full", "partial", "chunked_full")
 
 
@@ -187,7 +184,7 @@ def cifar100_net_params(variant: str = "standard", n_z: Optional[int] = None, d:
     - ``"naive_full"``: every weight (5 conv + 3 FC) from its own ``Linear(N_z, N)`` with bias and
       its own z (N_z = 16): Σ (N_z+1)·N_j + 8·N_z.
     - ``"chunked_full"``: one Eq. 2 generator of 16×16×3×3 chunks (N_z = d = 64), one z per chunk.
-    - ``"partial"``: conv3-conv5, fc1, fc2 chunked; conv1, conv2, fc3 ordinary.
+    - ``"partial"``: conv3-conv5 chunked (``PARTIAL_LAYERS``); conv1, conv2, fc1-fc3 ordinary.
 
     Biases (1,472 conv + 1,636 FC) and batch norm (2·1,472) are ordinary in every variant.
     """
@@ -205,7 +202,7 @@ def cifar100_net_params(variant: str = "standard", n_z: Optional[int] = None, d:
         n_z = 16 if n_z is None else n_z
         return sum(linear_head_params(n_z, n) for *_, n in layers) + biases + bn
     n_z = 64 if n_z is None else n_z
-    large = _CIFAR100_PARTIAL if variant == "partial" else [name for name, *_ in layers]
+    large = PARTIAL_LAYERS if variant == "partial" else [name for name, *_ in layers]
     # chunks of 16×16×3×3 per layer, on the library's grid (convs: 16×16 channel tiles, FCs: 48×48 blocks,
     # cropped at the edge): R·C each
     chunks = sum(math.prod(layer_grid(k, o, i, 16, 16, 3)) for name, k, o, i, _ in layers if name in large)

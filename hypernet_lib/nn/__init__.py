@@ -1,8 +1,8 @@
 """Models, in pure torch: the generator (Eq. 2-3), tiling, hyperfan init, the main nets, HyperLSTM cells,
     conditional nets.  The main nets take generated weights; nothing here reads data or trains."""
 from .charlm import (CharLM, upgrade_config, detach_state, lstm_hidden_for_params, paper_ptb_config)
-from .cifar import (VARIANTS, LayerSpec, cifar_layer_specs, WeightSource, OrdinaryWeights, NaiveHeads,
-    ChunkedHyperWeights, assemble_chunks_slow, CompositeWeights, CifarNet, build_cifar_net)
+from .cifar import (VARIANTS, PARTIAL_LAYERS, LayerSpec, cifar_layer_specs, WeightSource, OrdinaryWeights,
+    NaiveHeads, ChunkedHyperWeights, assemble_chunks_slow, CompositeWeights, CifarNet, build_cifar_net)
 from .conditional import (IMPLS, apply_loop, apply_bmm, apply_einsum, PerSampleLinear, MainMLP, SharedNet,
     SeparateNets, TaskHyperNet, output_regularizer)
 from .fewshot import (METHODS, ConvEncoder, prototypes, ProtoNet, HyperFewShot, FineTune)
@@ -19,7 +19,7 @@ from .weights import (num_params, unflatten, check_weights)
 from .wrn import (wrn_blocks_per_group, wrn_widths, wrn_blocks, wrn_kernel_shapes, WideResNet, build_wrn)
 
 __all__ = ["CharLM", "upgrade_config", "detach_state", "lstm_hidden_for_params", "paper_ptb_config",
-           "VARIANTS", "LayerSpec",
+           "VARIANTS", "PARTIAL_LAYERS", "LayerSpec",
            "cifar_layer_specs", "WeightSource", "OrdinaryWeights", "NaiveHeads", "ChunkedHyperWeights",
            "assemble_chunks_slow", "CompositeWeights", "CifarNet", "build_cifar_net", "IMPLS", "apply_loop",
            "apply_bmm", "apply_einsum", "PerSampleLinear", "MainMLP", "SharedNet", "SeparateNets",

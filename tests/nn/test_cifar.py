@@ -51,8 +51,9 @@ def test_chunked_and_partial_counts():
     assert full.source.n_chunks == 1700 + 242 + 242 + 33 == 2217
     assert count_params(full) == 2217 * 64 + gen + 3_108 + 2_944 == 223_860
     assert count_params(full) <= std / 4                       # the target: at most 1/4 of (a)
-    ordinary = 64 * 3 * 9 + 128 * 64 * 9 + 100 * 512
-    assert count_params(part) == (128 + 512 + 1024 + 242 + 242) * 64 + gen + ordinary + 3_108 + 2_944 == 346_100
+    # partial: conv3-conv5 tiled (128 + 512 + 1024 chunks); conv1, conv2 and all three FCs ordinary
+    ordinary = 64 * 3 * 9 + 128 * 64 * 9 + 1024 * 512 + 512 * 1024 + 100 * 512
+    assert count_params(part) == (128 + 512 + 1024) * 64 + gen + ordinary + 3_108 + 2_944 == 1_363_700
 
 
 def test_wrn_counts_match_paper():
@@ -183,7 +184,7 @@ def test_analysis_helpers():
     part = build_cifar_net("partial", width=0.25)
     kinds = {r["layer"]: r["source"] for r in part.weight_stats()}
     assert kinds == {"conv1": "ordinary", "conv2": "ordinary", "conv3": "chunked", "conv4": "chunked",
-                     "conv5": "chunked", "fc1": "chunked", "fc2": "chunked", "fc3": "ordinary"}
+                     "conv5": "chunked", "fc1": "ordinary", "fc2": "ordinary", "fc3": "ordinary"}
 
 
 def test_determinism():
