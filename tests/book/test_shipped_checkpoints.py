@@ -76,3 +76,14 @@ def test_committed_outputs_come_from_the_shipped_file(path):
             f"is {MANIFEST[name]['sha256'][:12]}…): re-execute it at cpu scale")
     for name in re.findall(r"saved ([a-z0-9_.-]+)\.pt \(", text):
         assert name in MANIFEST, f"{path.name} says it saved {name}.pt, which does not ship"
+
+
+
+def test_chapter_4s_checkpoint_was_trained_with_the_partial_layers_of_the_library():
+    """The shipped `partial` was trained with conv3-conv5 generated, and its settings say so. If
+    PARTIAL_LAYERS changes, the chapter's SETTINGS and the shipped file must change with it."""
+    from hypernet_lib.nn import PARTIAL_LAYERS
+    assert MANIFEST["ch4_cifar"]["settings"]["partial"] == "conv3-conv5 generated"
+    assert PARTIAL_LAYERS == ("conv3", "conv4", "conv5"), (
+        "PARTIAL_LAYERS changed: update the 'partial' entry of chapter 4's SETTINGS and retrain "
+        "(HYPERNET_RETRAIN=1) so that the shipped checkpoint holds the new net")
