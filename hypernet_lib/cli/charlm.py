@@ -169,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="bits per character of a checkpoint on the validation and test split")
     ev.add_argument("--load_model", required=True, help="checkpoint written by train")
     _add_data(ev)
+    ev.add_argument("--warmup", type=_nonneg_int, default=1000,
+                    help="characters each stream but the first reads, unscored, before its own piece, so "
+                         "that no scored character lacks context (default 1000; 0 = every stream starts "
+                         "cold, as the validation during training)")
     ev.add_argument("--no_progress", action="store_true")
     return parser
 
@@ -313,7 +317,7 @@ def cmd_eval(args) -> int:
             if ids.numel() < 2:
                 continue
             res[split] = evaluate_bpc(model, ids, batch_size=args.batch_size, seq_length=args.seq_length,
-                                         progress=not args.no_progress)
+                                      warmup=args.warmup, progress=not args.no_progress)
     except ValueError as e:
         raise UsageError(str(e)) from None
     for k, v in res.items():

@@ -438,6 +438,43 @@ def test_evaluate_bpc_carries_state_between_chunks():
     assert abs(direct - one_chunk) < 1e-5
 
 
+def _direct_bpc(m, ids, pieces):
+    """Sum of −log₂ p over the scored targets of each (read from, score from, score to) piece, one
+    piece at a time, from a zero state: a direct implementation of evaluate_bpc's warm-up."""
+    total, count = 0.0, 0
+    for lo, s0, s1 in pieces:
+        logits, _ = m(ids[lo:s1 - 1].view(1, -1))                      # predicts ids[lo+1 : s1]
+        nll = F.cross_entropy(logits[0], ids[lo + 1:s1], reduction="none")
+        total += nll[s0 - lo - 1:].sum().item()                        # targets ids[s0 : s1]
+        count += s1 - s0
+    return total / count / math.log(2)
+
+
+def test_evaluate_bpc_warmup_scores_every_character_once_after_its_context():
+    torch.manual_seed(0)
+    m = CharLM(5, cell="ln-hyperlstm", hidden_size=8, hyper_num_units=4)
+    ids = torch.randint(0, 5, (62,))                                   # 61 targets: 3 streams of 20
+    # stream 0 scores ids[1:21] cold; streams 1 and 2 read 6 characters first, unscored
+    warm = evaluate_bpc(m, ids, batch_size=3, seq_length=7, warmup=6)
+    assert abs(warm - _direct_bpc(m, ids, [(0, 1, 21), (14, 21, 41), (34, 41, 61)])) < 1e-5
+    # warm-up longer than a piece is cut to the piece: stream k then starts where stream k-1 did
+    longer = evaluate_bpc(m, ids, batch_size=3, seq_length=7, warmup=500)
+    assert abs(longer - _direct_bpc(m, ids, [(0, 1, 21), (0, 21, 41), (20, 41, 61)])) < 1e-5
+    # warmup=0 is the cold evaluation training validates with, unchanged; it differs
+    cold = evaluate_bpc(m, ids, batch_size=3, seq_length=7)
+    assert abs(cold - _direct_bpc(m, ids, [(0, 1, 20), (20, 21, 40), (40, 41, 60)])) < 1e-5
+    assert abs(cold - warm) > 1e-4
+    # one stream has nothing to warm up: the same number with or without
+    assert evaluate_bpc(m, ids, batch_size=1, seq_length=7, warmup=6) == \
+        evaluate_bpc(m, ids, batch_size=1, seq_length=7)
+
+
+def test_evaluate_bpc_rejects_a_negative_warmup():
+    m = CharLM(5, cell="lstm", hidden_size=4)
+    with pytest.raises(ValueError, match="warmup"):
+        evaluate_bpc(m, torch.arange(5).repeat(4), warmup=-1)
+
+
 def test_recurrent_dropout_only_in_training():
     torch.manual_seed(0)
     layer = HyperLSTMLayer(5, 8, 4, 2, use_recurrent_dropout=True, dropout_keep_prob=0.5)
@@ -726,6 +763,16 @@ def test_cli_train_generate_eval_round_trip(tmp_path, capsys):
                      "--batch_size", "2", "--seq_length", "16", "--no_progress"]) == 0
     out = capsys.readouterr().out
     assert "valid bpc:" in out and "test bpc:" in out
+    # by default every stream but the first reads 1000 characters before it is scored
+    def bpc_lines(*extra):
+        assert cli_main(["eval", "--load_model", str(ck), "--data_path", str(tmp_path / "tiny.txt"),
+                         "--batch_size", "2", "--seq_length", "16", "--no_progress", *extra]) == 0
+        return [line for line in capsys.readouterr().out.splitlines() if " bpc:" in line]
+    assert bpc_lines("--warmup", "1000") == [line for line in out.splitlines() if " bpc:" in line]
+    assert bpc_lines("--warmup", "0") != bpc_lines("--warmup", "1000")
+    with pytest.raises(SystemExit) as e:
+        cli_main(["eval", "--load_model", str(ck), "--warmup", "-1"])
+    assert e.value.code == 2 and "--warmup: expected an integer >= 0" in capsys.readouterr().err
 
     # bad input after parsing: exit 2 and a one-line message, never a traceback
     assert cli_main(["generate", "--load_model", str(ck), "--prime_text", "QQ@"]) == 2
