@@ -19,11 +19,11 @@ def load_cifar100_or_standin(scale: str, val_size: int = 5000):
     """
     import tempfile
 
-
     if scale == "smoke":
-        root = tempfile.mkdtemp(prefix="cifar100-fixture-")
-        write_cifar100_fixture(root, n_train=256, n_test=64, seed=0)
-        return load_cifar100(root=root, download=False, val_size=64), "fixture"
+        # the tensors are read into memory, so the fixture's folder goes as soon as they are
+        with tempfile.TemporaryDirectory(prefix="cifar100-fixture-") as root:
+            write_cifar100_fixture(root, n_train=256, n_test=64, seed=0)
+            return load_cifar100(root=root, download=False, val_size=64), "fixture"
     try:
         return load_cifar100(download=True, val_size=val_size), "cifar100"
     except DataUnavailable as exc:

@@ -320,15 +320,21 @@ def test_pca_trajectory_and_checkpoint_size():
     assert 4 * count_params(net) / 1e6 < mb < 4 * count_params(net) / 1e6 + 0.2   # float32 + a little pickle
 
 
-def test_chapter_data_choice_is_honest(data_root, monkeypatch):
+def test_chapter_data_choice_is_honest(data_root, monkeypatch, tmp_path):
     """smoke: the synthetic fixture; cpu offline: a labelled stand-in; full offline: an error."""
     import socket
+    import tempfile
     from pathlib import Path
 
     from hypernet_lib.book.datasets import load_cifar100_or_standin
     from hypernet_lib.data import download as hd
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     data, kind = load_cifar100_or_standin("smoke")
     assert kind == "fixture" and "synthetic" in data.describe() and data.num_classes == 100
+    # the fixture's files are not left behind (torch may keep its own cache folder there)
+    assert list((tmp_path / "tmp").glob("cifar100-fixture-*")) == []
+    assert data.x_train.sum().item() != 0                 # ... and the tensors do not need them
     with socket.socket() as s:                            # CIFAR-100's server, unreachable
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
