@@ -183,7 +183,8 @@ def cifar100_net_params(variant: str = "standard", n_z: Optional[int] = None, d:
     - ``"standard"``: ordinary weights.
     - ``"naive_full"``: every weight (5 conv + 3 FC) from its own ``Linear(N_z, N)`` with bias and
       its own z (N_z = 16): Σ (N_z+1)·N_j + 8·N_z.
-    - ``"chunked_full"``: one Eq. 2 generator of 16×16×3×3 chunks (N_z = d = 64), one z per chunk.
+    - ``"chunked_full"``: one Eq. 2 generator of 16×16×3×3 chunks (N_z = d = 64), one z per chunk,
+      and one weight-normalisation gain per fc layer (3).
     - ``"partial"``: conv3-conv5 chunked (``PARTIAL_LAYERS``); conv1, conv2, fc1-fc3 ordinary.
 
     Biases (1,472 conv + 1,636 FC) and batch norm (2·1,472) are ordinary in every variant.
@@ -207,7 +208,8 @@ def cifar100_net_params(variant: str = "standard", n_z: Optional[int] = None, d:
     # cropped at the edge): R·C each
     chunks = sum(math.prod(layer_grid(k, o, i, 16, 16, 3)) for name, k, o, i, _ in layers if name in large)
     ordinary = sum(n for name, *_, n in layers if name not in large)
-    return ordinary + ha_generator_params(n_z, 16, 16, 3, d, n_layers=chunks) + biases + bn
+    gains = sum(1 for name, kind, *_ in layers if name in large and kind == "fc")     # γ_j of the generated fc layers
+    return ordinary + ha_generator_params(n_z, 16, 16, 3, d, n_layers=chunks) + gains + biases + bn
 
 
 def wrn_params(depth: int = 40, width: int = 1, num_classes: int = 10, hyper: bool = False,

@@ -24,7 +24,8 @@ only the eight weight matrices/kernels come from the weight source, which return
   :class:`~hypernet_lib.nn.generator.HyperConvGenerator` (Eq. 2) makes fixed 16×16×3×3 chunks, each
   from its own embedding z_c ∈ R^{N_z}; every layer is assembled from its chunks (Eq. 3 /
   tiling), FC layers too (a chunk read as the paper's 2-D kernel matrix, 48×48). All chunks of
-  all layers come out of one batched generator call: no Python loop over chunks.
+  all layers come out of one batched generator call: no Python loop over chunks. The generated FC
+  layers, which no batch norm follows, are weight-normalised with one learned gain each.
 * (c) ``partial``: :class:`ChunkedHyperWeights` for the large convolutions (conv3–conv5,
   :data:`PARTIAL_LAYERS`) and :class:`OrdinaryWeights` for the rest (conv1, conv2, fc1–fc3),
   merged by :class:`CompositeWeights`.
@@ -201,13 +202,26 @@ class ChunkedHyperWeights(WeightSource):
     initialised (hyperfan-in) to give chunks the Kaiming scale for a chunk's own fan-in 16·3·3 = 144;
     s_j rescales that to layer j's fan-in, so every generated layer starts Kaiming-like.
 
-    Parameters: n_chunks·N_z (embeddings) + d·(N_z+1)·n_in + f·n_out·f·(d+1) (generator).
+    ``normalise_fc`` (default): the fully connected layers, which no batch norm follows, are
+    weight-normalised per layer (Salimans & Kingma, 2016), with one learned gain γ_j each::
+
+        W^j = γ_j · σ_j · V^j / rms(V^j),    σ_j = sqrt(2 / fan_in(layer j)),  γ_j = 1 at init
+
+    The generator is shared, so the scale its chunks drift to under the batch-normalised convolutions
+    would otherwise carry over into the fc layers, where it reaches the activations; γ_j sets their
+    scale alone. A conv layer is left as it is: the batch norm after it does the same job.
+
+    Parameters: n_chunks·N_z (embeddings) + d·(N_z+1)·n_in + f·n_out·f·(d+1) (generator)
+    + one γ per fc layer (with ``normalise_fc``).
     """
     kind = "chunked"
 
     def __init__(self, specs: Sequence[LayerSpec], n_z: int = 64, d: Optional[int] = None,
-                 n_out: int = 16, n_in: int = 16, f: int = 3, generator: Optional[HyperConvGenerator] = None):
+                 n_out: int = 16, n_in: int = 16, f: int = 3, generator: Optional[HyperConvGenerator] = None,
+                 normalise_fc: bool = True):
         super().__init__()
+        if not isinstance(normalise_fc, bool):
+            raise ValueError(f"normalise_fc must be True or False, got {normalise_fc!r}")
         self.specs = _check_specs(specs, "ChunkedHyperWeights")
         if not self.specs:
             raise ValueError("ChunkedHyperWeights needs at least one layer")
@@ -227,6 +241,11 @@ class ChunkedHyperWeights(WeightSource):
         # the same constants, one per chunk, so they are applied by one broadcast multiply
         self.register_buffer("chunk_scale", torch.cat(
             [torch.full((self.counts[s.name],), self.scale[s.name]) for s in self.specs]), persistent=False)
+        # the layers that nothing normalises, and their gains γ_j (none for a source of convs only)
+        self.normalised = [s.name for s in self.specs if normalise_fc and s.kind == "fc"]
+        self.kaiming = {s.name: _kaiming_std(s) for s in self.specs}
+        if self.normalised:
+            self.gain = nn.Parameter(torch.ones(len(self.normalised)))
 
     def chunks(self) -> torch.Tensor:
         """All chunks at once: g(Z) -> (n_chunks, n_out, n_in, f, f). One batched op (Eq. 2)."""
@@ -239,7 +258,16 @@ class ChunkedHyperWeights(WeightSource):
         grids = tiles_by_layer(k, (self.grids[s.name] for s in self.specs))
         # a loop over the (≤ 8) layers, not over chunks:
         # each is one reshape + crop (§3.1 tiling)
-        return {s.name: _assemble(s, t) for s, t in zip(self.specs, grids)}
+        w = {s.name: _assemble(s, t) for s, t in zip(self.specs, grids)}
+        return self._normalise(w)
+
+    def _normalise(self, w: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """W^j = γ_j · σ_j · V^j / rms(V^j) for the fc layers (weight normalisation, per layer)."""
+        for k, name in enumerate(self.normalised):
+            v = w[name]
+            # a scalar first, then one multiply: autograd keeps no full-size copy for the backward
+            w[name] = v * (self.gain[k] * self.kaiming[name] / v.square().mean().sqrt())
+        return w
 
     def z_embeddings(self) -> Dict[str, torch.Tensor]:
         z = self.z.detach()
@@ -269,7 +297,11 @@ def assemble_chunks_slow(source: ChunkedHyperWeights) -> Dict[str, torch.Tensor]
                             for ii in range(g.n_in):
                                 col = b * g.n_in * g.f + ii * g.f
                                 full[row, col:col + g.f] = k[oo, ii, kh]
-        out[s.name] = full[:s.out_features, :s.in_features] * source.scale[s.name]
+        w = full[:s.out_features, :s.in_features] * source.scale[s.name]
+        if s.name in source.normalised:                        # weight normalisation, written out
+            gain = source.gain[source.normalised.index(s.name)]
+            w = gain * math.sqrt(2.0 / s.fan_in) * w / torch.sqrt((w ** 2).sum() / w.numel())
+        out[s.name] = w
     return out
 
 
@@ -436,7 +468,9 @@ def build_cifar_net(variant: str, num_classes: int = 100, width: float = 1.0, in
     ``standard``: ordinary weights.  ``naive_full``: one Linear(16, N) head per layer
     (n_z defaults to 16).  ``partial``: conv3–conv5 (:data:`PARTIAL_LAYERS`) generated by one chunked
     Ha generator, conv1, conv2 and fc1–fc3 ordinary.  ``chunked_full``: all eight layers from one chunked Ha generator
-    (n_z = d = 64 by default, 16×16×3×3 chunks).
+    (n_z = d = 64 by default, 16×16×3×3 chunks), its fc layers weight-normalised.  ``d`` sets the
+    generator's hidden size for both chunked variants: its cost, d·(N_z+1)·16 + 144·(d+1), does not
+    shrink with ``width``, so a narrow net may need a smaller d to stay compressed.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown CIFAR net variant {variant!r}; choose one of {', '.join(VARIANTS)}")

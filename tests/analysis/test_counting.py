@@ -387,9 +387,9 @@ def test_generation_memory_of_cifar_nets():
     weights_bytes = 4 * count_params(std.source)
     assert generation_memory(std, lambda m: m.source())["generated_bytes"] == 0
     mem = generation_memory(chunked, lambda m: m.source())
-    # the same weights exist, however made; layers cropped from chunks (conv1, the FC edges) are views
-    # that keep their uncropped storage alive, so generation holds between the weights' size and two
-    # copies of all chunks (the tensor of chunks, and the assembled, rescaled layers)
+    # the same weights exist, however made; a layer cropped from chunks (conv1) is a view that keeps
+    # its uncropped storage alive, so generation holds between the weights' size and two copies of
+    # all chunks (the tensor of chunks, and the assembled, rescaled layers)
     g = chunked.source.generator
     all_chunks = 4 * chunked.source.n_chunks * g.n_out * g.n_in * g.f * g.f
     assert weights_bytes <= mem["generated_bytes"] <= 2 * all_chunks

@@ -7,7 +7,7 @@ import torch
 
 from hypernet_lib.analysis import TrainingTracker, checkpoint_mb, count_params, pca_trajectory
 from hypernet_lib.data import make_augment
-from hypernet_lib.nn import (VARIANTS, WideResNet, assemble_chunks_slow, build_cifar_net, build_wrn,
+from hypernet_lib.nn import (VARIANTS, ChunkedHyperWeights, WideResNet, assemble_chunks_slow, build_cifar_net, build_wrn,
                              cifar_layer_specs)
 
 
@@ -49,7 +49,8 @@ def test_chunked_and_partial_counts():
     gen = 64 * 65 * 16 + 3 * 16 * 3 * 65                          # d(N_z+1)N_in + f·N_out·f(d+1)
     # chunks: conv 4+32+128+512+1024 (conv1's 3 inputs padded to one 16-wide tile); fc 22·11, 11·22, 3·11
     assert full.source.n_chunks == 1700 + 242 + 242 + 33 == 2217
-    assert count_params(full) == 2217 * 64 + gen + 3_108 + 2_944 == 223_860
+    # + one weight-normalisation gain for each of the three generated fc layers
+    assert count_params(full) == 2217 * 64 + gen + 3 + 3_108 + 2_944 == 223_863
     assert count_params(full) <= std / 4                       # the issue's target: at most 1/4 of (a)
     # partial: conv3-conv5 tiled (128 + 512 + 1024 chunks); conv1, conv2 and all three FCs ordinary
     ordinary = 64 * 3 * 9 + 128 * 64 * 9 + 1024 * 512 + 512 * 1024 + 100 * 512
@@ -75,6 +76,45 @@ def test_batched_chunks_equal_slow_loop():
     for s in net.specs:
         assert fast[s.name].shape == s.shape
         torch.testing.assert_close(fast[s.name], slow[s.name], rtol=1e-5, atol=1e-6)
+
+
+def test_chunked_fc_layers_are_weight_normalised():
+    """W^j = γ_j · sqrt(2/fan_in) · V^j / rms(V^j) for fc layers; convs (batch norm follows) untouched."""
+    torch.manual_seed(1)
+    net = build_cifar_net("chunked_full", width=0.25, num_classes=10)
+    src = net.source
+    assert src.normalised == ["fc1", "fc2", "fc3"] and src.gain.shape == (3,)
+    with torch.no_grad():
+        src.gain.copy_(torch.tensor([0.5, 2.0, 3.0]))
+        torch.manual_seed(2)
+        src.z.normal_()
+    torch.manual_seed(1)
+    plain = ChunkedHyperWeights(src.specs, normalise_fc=False)
+    plain.load_state_dict({k: v for k, v in src.state_dict().items() if k != "gain"})
+    assert not hasattr(plain, "gain") and plain.normalised == []
+    w, v = src(), plain()
+    for s, gain in zip(net.fcs, (0.5, 2.0, 3.0)):
+        rms = w[s.name].square().mean().sqrt().item()
+        assert rms == pytest.approx(gain * math.sqrt(2 / s.fan_in), rel=1e-5)
+        # the same direction as the unnormalised weight: only its scale is set
+        torch.testing.assert_close(w[s.name] / rms, v[s.name] / v[s.name].square().mean().sqrt())
+    for s in net.convs:
+        torch.testing.assert_close(w[s.name], v[s.name], rtol=0, atol=0)
+    # a generator whose chunks grow tenfold changes the convs tenfold and the fc layers not at all
+    with torch.no_grad():
+        src.generator.w_out.mul_(10)
+        src.generator.b_out.mul_(10)
+    grown = src()
+    for s in net.specs:
+        torch.testing.assert_close(grown[s.name], w[s.name] * (10 if s.kind == "conv" else 1), rtol=1e-5, atol=1e-6)
+    # the slow reference applies the same normalisation
+    for name, slow in assemble_chunks_slow(src).items():
+        torch.testing.assert_close(grown[name], slow, rtol=1e-5, atol=1e-6)
+    # partial generates convs only: no gain, so its saved weights keep their keys
+    part = build_cifar_net("partial", width=0.25)
+    assert not any("gain" in k for k in part.state_dict())
+    with pytest.raises(ValueError, match="normalise_fc must be True or False"):
+        ChunkedHyperWeights(src.specs, normalise_fc="yes")
 
 
 def test_generator_called_once_per_forward():
