@@ -87,3 +87,18 @@ def test_chapter_4s_checkpoint_was_trained_with_the_partial_layers_of_the_librar
     assert PARTIAL_LAYERS == ("conv3", "conv4", "conv5"), (
         "PARTIAL_LAYERS changed: update the 'partial' entry of chapter 4's SETTINGS and retrain "
         "(HYPERNET_RETRAIN=1) so that the shipped checkpoint holds the new net")
+
+
+def test_chapter_4s_chunked_full_was_trained_with_normalised_fc_layers():
+    """The shipped `chunked_full` has one weight-normalisation gain per fc layer, and its settings
+    say so; a `ChunkedHyperWeights` built as the chapter builds it has the same parameters, of the
+    same shapes, as the shipped state (so it loads, and the generator's d is the settings' d)."""
+    import torch
+    from hypernet_lib.nn import build_cifar_net
+    settings = MANIFEST["ch4_cifar"]["settings"]
+    assert settings["chunked_full"] == "fc weight-normalised"
+    shipped = torch.load(FOLDER / "ch4_cifar.pt", weights_only=True, map_location="cpu")
+    state = shipped["models"]["chunked_full"]
+    net = build_cifar_net("chunked_full", num_classes=10, width=settings["width"], d=settings["d"])
+    assert net.source.normalised == ["fc1", "fc2", "fc3"]
+    assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == {k: tuple(v.shape) for k, v in state.items()}
