@@ -7,8 +7,8 @@ import torch
 
 from hypernet_lib.analysis import TrainingTracker, checkpoint_mb, count_params, pca_trajectory
 from hypernet_lib.data import make_augment
-from hypernet_lib.nn import (VARIANTS, ChunkedHyperWeights, WideResNet, assemble_chunks_slow, build_cifar_net, build_wrn,
-                             cifar_layer_specs)
+from hypernet_lib.nn import (VARIANTS, ChunkedHyperWeights, WideResNet, assemble_chunks_slow, build_cifar_net,
+                             build_wrn, cifar_layer_specs)
 
 
 # ------------------------------------------------------------------------------- parameter counts
