@@ -10,7 +10,8 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-__all__ = ["MAX_SEED", "check_int", "check_positive_ints", "check_float", "check_choice", "check_output_path",
+__all__ = ["MAX_SEED", "check_int", "check_positive_ints", "check_float", "check_bool", "check_choice",
+           "check_output_path",
            "check_shape", "TrainingDiverged", "check_finite", "check_ids_in_range", "check_state"]
 
 #: Seeds torch accepts (``torch.manual_seed``): 0 <= seed < 2**64.
@@ -69,6 +70,13 @@ def check_float(*, lo: Optional[float] = None, hi: Optional[float] = None, lo_op
                 parts.append(f"{'<' if hi_open else '<='} {hi:g}")
             cond = " and ".join(parts) if parts else "finite"
             raise ValueError(f"{name} must be {cond} (a finite number), got {values[name]!r}")
+
+
+def check_bool(**values) -> None:
+    """Raise a ValueError naming the first of ``values`` that is not True or False (1 and 0 are not)."""
+    for name, v in values.items():
+        if not isinstance(v, bool):
+            raise ValueError(f"{name} must be True or False, got {v!r}")
 
 
 def check_choice(name: str, value, choices) -> None:

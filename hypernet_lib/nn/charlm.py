@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from ..checks import (
+    check_bool,
     check_choice,
     check_float,
     check_ids_in_range,
@@ -51,8 +52,7 @@ class CharLM(nn.Module):
         check_float(dropout_keep_prob=dropout_keep_prob, lo=0.0, hi=1.0, lo_open=True)
         check_choice("z_from", z_from, ("current", "previous"))
         check_choice("z_init", z_init, ("paper", "random"))
-        if not isinstance(use_recurrent_dropout, bool):
-            raise ValueError(f"use_recurrent_dropout must be True or False, got {use_recurrent_dropout!r}")
+        check_bool(use_recurrent_dropout=use_recurrent_dropout)
         _check_fits_in_memory(_charlm_param_estimate(vocab_size, cell, hidden_size, num_layers, embedding_size,
                                                      hyper_num_units, n_z))
         if cell == "lstm" and use_recurrent_dropout:

@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checks import check_float, check_int, check_shape
+from ..checks import check_bool, check_float, check_int, check_shape
 from .generator import HyperConvGenerator
 from .tiling import _assemble, _tile_grid, tiles_by_layer
 from .weights import check_weights
@@ -220,8 +220,7 @@ class ChunkedHyperWeights(WeightSource):
                  n_out: int = 16, n_in: int = 16, f: int = 3, generator: Optional[HyperConvGenerator] = None,
                  normalise_fc: bool = True):
         super().__init__()
-        if not isinstance(normalise_fc, bool):
-            raise ValueError(f"normalise_fc must be True or False, got {normalise_fc!r}")
+        check_bool(normalise_fc=normalise_fc)
         self.specs = _check_specs(specs, "ChunkedHyperWeights")
         if not self.specs:
             raise ValueError("ChunkedHyperWeights needs at least one layer")
@@ -243,7 +242,7 @@ class ChunkedHyperWeights(WeightSource):
             [torch.full((self.counts[s.name],), self.scale[s.name]) for s in self.specs]), persistent=False)
         # the layers that nothing normalises, and their gains γ_j (none for a source of convs only)
         self.normalised = [s.name for s in self.specs if normalise_fc and s.kind == "fc"]
-        self.kaiming = {s.name: _kaiming_std(s) for s in self.specs}
+        self.kaiming = {s.name: _kaiming_std(s) for s in self.specs if s.name in self.normalised}
         if self.normalised:
             self.gain = nn.Parameter(torch.ones(len(self.normalised)))
 
@@ -300,7 +299,7 @@ def assemble_chunks_slow(source: ChunkedHyperWeights) -> Dict[str, torch.Tensor]
         w = full[:s.out_features, :s.in_features] * source.scale[s.name]
         if s.name in source.normalised:                        # weight normalisation, written out
             gain = source.gain[source.normalised.index(s.name)]
-            w = gain * math.sqrt(2.0 / s.fan_in) * w / torch.sqrt((w ** 2).sum() / w.numel())
+            w = gain * _kaiming_std(s) * w / torch.sqrt((w ** 2).sum() / w.numel())
         out[s.name] = w
     return out
 

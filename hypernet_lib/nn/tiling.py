@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterable, List
 import torch
 import torch.nn as nn
 
-from ..checks import check_choice, check_positive_ints, check_shape
+from ..checks import check_bool, check_choice, check_positive_ints, check_shape
 from .generator import HyperConvGenerator
 
 if TYPE_CHECKING:
@@ -37,8 +37,7 @@ def tile_grid(out_channels: int, in_channels: int, n_out: int, n_in: int, crop: 
     and the assembled kernel is cropped to out_channels×in_channels (``_assemble``).
     """
     check_positive_ints(out_channels=out_channels, in_channels=in_channels, n_out=n_out, n_in=n_in)
-    if not isinstance(crop, bool):
-        raise ValueError(f"crop must be True or False, got {crop!r}")
+    check_bool(crop=crop)
     if crop:
         return math.ceil(out_channels / n_out), math.ceil(in_channels / n_in)
     if out_channels % n_out or in_channels % n_in:
